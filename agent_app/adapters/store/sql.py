@@ -1,0 +1,274 @@
+"""Tasks, results and the callback outbox in PostgreSQL or SQLite, through SQLAlchemy 2 async.
+
+One SQL layer for both: ``postgresql+asyncpg://`` in production, ``sqlite+aiosqlite:///file``
+as the embedded default. The schema is created on start (``init``); columns added later are
+added by :func:`_migrate` so an older database upgrades in place.
+Exactly-once results: ``finish`` is a conditional UPDATE (only while not terminal), so a task
+redelivered after its worker died records one result however many times it ran.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from agent_app.core.models import TERMINAL, RunStatus, Task
+from agent_app.core.ports import BackendUnavailable
+
+metadata = sa.MetaData()
+
+tasks = sa.Table(
+    "agent_tasks",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(128), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("callback_url", sa.Text),
+    sa.Column("idempotency_key", sa.String(255)),
+    sa.Column("result", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("runs", sa.Integer, nullable=False, default=0),
+    sa.Column("worker_id", sa.String(128)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+callbacks = sa.Table(
+    "agent_callbacks",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("task_id", sa.String(64), nullable=False, index=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_at", sa.Float, nullable=False, index=True),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+_TERMINAL = [s.value for s in TERMINAL]
+
+
+class SqlStore:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=10)
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+
+    async def init(self) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                if self.url.startswith("sqlite"):
+                    await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                await conn.run_sync(metadata.create_all)
+                await conn.run_sync(_migrate)
+        except (OSError, OperationalError, DBAPIError) as exc:
+            raise BackendUnavailable(f"database: {exc}") from exc
+
+    async def upsert(self, task: Task) -> None:
+        row = _row(task)
+        async with self.engine.begin() as conn:
+            updated = await conn.execute(tasks.update().where(tasks.c.id == task.id).values(**row))
+            if updated.rowcount == 0:
+                await conn.execute(tasks.insert().values(id=task.id, runs=0, **row))
+
+    async def get(self, task_id: str) -> Task | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(tasks.select().where(tasks.c.id == task_id))).mappings().first()
+        return _task(row) if row else None
+
+    async def start(self, task: Task, worker_id: str) -> Task | None:
+        now = time.time()
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(tasks.select().where(tasks.c.id == task.id))).mappings().first()
+            if row is None:
+                values = _row(task) | {
+                    "status": RunStatus.running.value,
+                    "worker_id": worker_id,
+                    "updated_at": now,
+                }
+                await conn.execute(tasks.insert().values(id=task.id, runs=1, **values))
+                return task.model_copy(update={"status": RunStatus.running})
+            if row["status"] in _TERMINAL:
+                return _task(row)
+            await conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task.id)
+                .values(
+                    status=RunStatus.running.value,
+                    worker_id=worker_id,
+                    updated_at=now,
+                    runs=tasks.c.runs + 1,
+                    attempts=task.attempts,
+                )
+            )
+        return task.model_copy(update={"status": RunStatus.running})
+
+    async def finish(
+        self,
+        task_id: str,
+        status: RunStatus,
+        result: str | None,
+        error: str | None,
+        steps: list[dict[str, Any]],
+    ) -> bool:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                tasks.update()
+                .where(tasks.c.id == task_id, tasks.c.status.not_in(_TERMINAL))
+                .values(status=status.value, result=result, error=error, steps=steps, updated_at=time.time())
+            )
+        return bool(res.rowcount)
+
+    async def runs(self, task_id: str) -> int:
+        """How many times a worker started the task (diagnostics and tests)."""
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(sa.select(tasks.c.runs).where(tasks.c.id == task_id))
+        return int(value or 0)
+
+    async def schedule_callback(
+        self, task_id: str, url: str, payload: dict[str, Any], next_at: float
+    ) -> None:
+        callback_id = f"msg_{task_id}"
+        async with self.engine.begin() as conn:
+            exists = await conn.scalar(sa.select(callbacks.c.id).where(callbacks.c.id == callback_id))
+            if exists is None:
+                await conn.execute(
+                    callbacks.insert().values(
+                        id=callback_id,
+                        task_id=task_id,
+                        url=url,
+                        payload=payload,
+                        status="pending",
+                        attempts=0,
+                        next_at=next_at,
+                        created_at=time.time(),
+                    )
+                )
+
+    async def due_callbacks(self, now: float, limit: int = 50) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        callbacks.select()
+                        .where(callbacks.c.status == "pending", callbacks.c.next_at <= now)
+                        .order_by(callbacks.c.next_at)
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [dict(r) for r in rows]
+
+    async def claim_callback(self, callback_id: str, lease_until: float, seen_next_at: float) -> bool:
+        """Compare-and-set on ``next_at`` so two workers never deliver the same attempt."""
+        async with self.engine.begin() as conn:
+            res = await conn.execute(
+                callbacks.update()
+                .where(
+                    callbacks.c.id == callback_id,
+                    callbacks.c.status == "pending",
+                    callbacks.c.next_at == seen_next_at,
+                )
+                .values(next_at=lease_until)
+            )
+        return bool(res.rowcount)
+
+    async def callback_attempted(
+        self,
+        callback_id: str,
+        *,
+        delivered: bool,
+        give_up: bool,
+        next_at: float | None,
+        last_error: str | None,
+    ) -> None:
+        status = "delivered" if delivered else ("failed" if give_up else "pending")
+        values: dict[str, Any] = {
+            "status": status,
+            "attempts": callbacks.c.attempts + 1,
+            "last_error": last_error,
+        }
+        if next_at is not None:
+            values["next_at"] = next_at
+        async with self.engine.begin() as conn:
+            await conn.execute(callbacks.update().where(callbacks.c.id == callback_id).values(**values))
+
+    async def callback_status(self, task_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                (await conn.execute(callbacks.select().where(callbacks.c.task_id == task_id)))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    async def ping(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except (OSError, OperationalError, DBAPIError) as exc:
+            raise BackendUnavailable(f"database: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _migrate(sync_conn: sa.Connection) -> None:
+    inspector = sa.inspect(sync_conn)
+    for table in (tasks, callbacks):
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have:
+                ddl = column.type.compile(dialect=sync_conn.dialect)
+                sync_conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}')
+
+
+def _row(task: Task) -> dict[str, Any]:
+    return {
+        "session_id": task.session_id,
+        "status": task.status.value,
+        "message": task.message,
+        "metadata": task.metadata,
+        "callback_url": task.callback_url,
+        "idempotency_key": task.idempotency_key,
+        "result": task.result,
+        "error": task.error,
+        "steps": task.steps,
+        "attempts": task.attempts,
+        "created_at": task.created_at,
+        "updated_at": time.time(),
+    }
+
+
+def _task(row: Any) -> Task:
+    return Task(
+        id=row["id"],
+        session_id=row["session_id"],
+        status=RunStatus(row["status"]),
+        message=row["message"],
+        metadata=row["metadata"] or {},
+        callback_url=row["callback_url"],
+        idempotency_key=row["idempotency_key"],
+        result=row["result"],
+        error=row["error"],
+        steps=row["steps"] or [],
+        attempts=row["attempts"] or 0,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

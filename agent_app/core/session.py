@@ -1,0 +1,110 @@
+"""An agent session: one turn as an async stream of typed chunks.
+
+``thinking`` -> ``action`` -> ``observation`` (repeated while the model calls tools) -> ``result``,
+or an ``error`` chunk (provider down, step bound reached, timeout, interrupted). The stream always
+ends with exactly one ``result`` or ``error``; :func:`final_status` maps it to a run status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from agent_app.core.llm import Message, ProviderError
+from agent_app.core.models import Chunk, RunStatus
+from agent_app.core.ports import LLM
+from agent_app.core.tools import ToolContext, ToolError, ToolRegistry
+
+SYSTEM_PROMPT = (
+    "You are a helpful agent. Use the tools when they help: calculator for arithmetic, "
+    "retrieve for related past results, http_fetch for allowlisted web pages. Answer concisely."
+)
+
+
+class AgentSession:
+    def __init__(
+        self, llm: LLM, tools: ToolRegistry, *, max_steps: int = 8, timeout_seconds: float = 300.0
+    ) -> None:
+        self.llm = llm
+        self.tools = tools
+        self.max_steps = max_steps
+        self.timeout_seconds = timeout_seconds
+
+    async def run(
+        self,
+        message: str,
+        ctx: ToolContext,
+        history: list[dict[str, Any]] | None = None,
+        should_stop: Callable[[], Awaitable[bool]] | None = None,
+    ) -> AsyncIterator[Chunk]:
+        """Run one turn. ``history`` is prior ``[{"role", "content"}]`` turns of the session."""
+        deadline = time.monotonic() + self.timeout_seconds
+        messages = [Message(role="system", content=SYSTEM_PROMPT)]
+        messages += [Message(role=h["role"], content=h["content"]) for h in (history or [])[-20:]]
+        messages.append(Message(role="user", content=message))
+
+        def remaining() -> float:
+            return deadline - time.monotonic()
+
+        for _step in range(self.max_steps):
+            if should_stop is not None and await should_stop():
+                yield Chunk(type="error", content={"code": "interrupted", "message": "run interrupted"})
+                return
+            try:
+                async with asyncio.timeout(max(remaining(), 0)):
+                    reply = await self.llm.complete(messages, self.tools.specs)
+            except TimeoutError:
+                yield _timeout(self.timeout_seconds)
+                return
+            except ProviderError as exc:
+                yield Chunk(type="error", content={"code": "provider_unavailable", "message": str(exc)})
+                return
+            if reply.thinking:
+                yield Chunk(type="thinking", content=reply.thinking)
+            if not reply.tool_calls:
+                yield Chunk(type="result", content=reply.content or "")
+                return
+            messages.append(
+                Message(role="assistant", content=reply.content or "", tool_calls=reply.tool_calls)
+            )
+            for call in reply.tool_calls:
+                yield Chunk(
+                    type="action", content={"tool": call.name, "arguments": call.arguments, "id": call.id}
+                )
+                try:
+                    async with asyncio.timeout(max(remaining(), 0)):
+                        output = await self.tools.call(call.name, call.arguments, ctx)
+                    ok = True
+                except TimeoutError:
+                    yield _timeout(self.timeout_seconds)
+                    return
+                except ToolError as exc:
+                    output, ok = f"error: {exc}", False
+                except Exception as exc:  # a tool's bug must not kill the run; the model sees it
+                    output, ok = f"error: {type(exc).__name__}: {exc}", False
+                yield Chunk(
+                    type="observation", content={"tool": call.name, "output": output, "ok": ok, "id": call.id}
+                )
+                messages.append(Message(role="tool", content=output, tool_call_id=call.id, name=call.name))
+        yield Chunk(
+            type="error", content={"code": "max_steps", "message": f"stopped after {self.max_steps} steps"}
+        )
+
+
+def _timeout(seconds: float) -> Chunk:
+    return Chunk(type="error", content={"code": "timeout", "message": f"run exceeded {seconds:g}s"})
+
+
+def final_status(chunk: Chunk | None) -> RunStatus:
+    if chunk is None:
+        return RunStatus.error
+    if chunk.type == "result":
+        return RunStatus.success
+    code = chunk.content.get("code") if isinstance(chunk.content, dict) else None
+    if code == "timeout":
+        return RunStatus.timeout
+    if code == "interrupted":
+        return RunStatus.interrupted
+    return RunStatus.error
