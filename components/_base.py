@@ -1,0 +1,134 @@
+"""What every agent-infra component shares: the args base model and the child factory.
+
+The args shape, settled for every component: a frozen pydantic model with attribute docstrings.
+Users may pass either the model or a plain dict (the shape stack config and other Pulumi
+languages use); `resolve_args` validates both the same way and raises `ConfigError` naming the
+argument path. Each child is created through `ChildFactory`, which sets `parent=self`, applies
+the component's tags and runs the user's per-child transform (the escape hatch), so the hatch
+works identically under the Pulumi engine and under the offline plan's mocks.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from components.errors import ConfigError, problems_from_validation_error
+
+TransformFn = Callable[[dict[str, Any], pulumi.ResourceOptions], "tuple[dict[str, Any], pulumi.ResourceOptions] | None"]
+Transform = Mapping[str, Any] | TransformFn
+"""A dict deep-merged into a child's constructor args, or `fn(args, opts)` that edits them
+in place or returns `(args, opts)`."""
+
+
+class ComponentArgs(BaseModel):
+    """Base for every component's args: frozen, unknown keys refused, docstrings kept."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        arbitrary_types_allowed=True,
+        populate_by_name=True,
+    )
+
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+
+def resolve_args(model: type[ArgsT], args: ArgsT | Mapping[str, Any] | None, path: str) -> ArgsT:
+    """Validate `args` (model instance, dict or None for defaults) into `model`.
+
+    Raises `ConfigError` with one `path.key: problem` line per invalid key.
+    """
+    if isinstance(args, model):
+        return args
+    try:
+        return model.model_validate(dict(args or {}))
+    except ValidationError as error:
+        raise ConfigError(problems_from_validation_error(error, path)) from None
+
+
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Return `base` with `override` merged in; nested dicts merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(dict(merged[key]), value)
+        else:
+            merged[key] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+    return merged
+
+
+@functools.cache
+def _accepts_tags(resource_cls: type) -> bool:
+    try:
+        return "tags" in inspect.signature(resource_cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class ChildFactory:
+    """Creates a component's children: `parent=self`, tags, and the user's transform per role.
+
+    `child("queue", aws.sqs.Queue, name, **kwargs)` builds the resource; `role` is the key users
+    name in `transforms` to reach that child.
+    """
+
+    def __init__(
+        self,
+        parent: pulumi.Resource,
+        transforms: Mapping[str, Transform] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        self.parent = parent
+        self.transforms = dict(transforms or {})
+        self.tags = dict(tags or {})
+        self.used_roles: set[str] = set()
+
+    def __call__(
+        self,
+        role: str,
+        resource_cls: Callable[..., Any],
+        name: str,
+        opts: pulumi.ResourceOptions | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        self.used_roles.add(role)
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self.parent), opts)
+        if self.tags and isinstance(resource_cls, type) and _accepts_tags(resource_cls):
+            kwargs["tags"] = {**self.tags, **(kwargs.get("tags") or {})}
+        transform = self.transforms.get(role)
+        if isinstance(transform, Mapping):
+            kwargs = deep_merge(kwargs, transform)
+        elif callable(transform):
+            result = transform(kwargs, opts)
+            if result is not None:
+                kwargs, opts = result
+        return resource_cls(name, opts=opts, **kwargs)
+
+
+_PHYSICAL_SAFE = re.compile(r"[^a-zA-Z0-9-]+")
+
+
+def physical_name(name: str, max_length: int = 63, separator: str = "-") -> str:
+    """`<project>-<stack>-<name>`, cut to the service's length limit.
+
+    Deterministic so a stack's names are stable between runs; cut names keep a short hash of
+    the full name so two long names do not collide.
+    """
+    import hashlib
+
+    full = separator.join([pulumi.get_project(), pulumi.get_stack(), name])
+    full = _PHYSICAL_SAFE.sub(separator, full).strip(separator)
+    if len(full) <= max_length:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:7]
+    return full[: max_length - 8].rstrip(separator) + separator + digest
