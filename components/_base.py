@@ -97,7 +97,8 @@ class ChildFactory:
         self,
         role: str,
         resource_cls: Callable[..., Any],
-        name: str,
+        resource_name: str,
+        /,
         opts: pulumi.ResourceOptions | None = None,
         **kwargs: Any,
     ) -> Any:
@@ -112,7 +113,7 @@ class ChildFactory:
             result = transform(kwargs, opts)
             if result is not None:
                 kwargs, opts = result
-        return resource_cls(name, opts=opts, **kwargs)
+        return resource_cls(resource_name, opts=opts, **kwargs)
 
 
 _PHYSICAL_SAFE = re.compile(r"[^a-zA-Z0-9-]+")

@@ -151,8 +151,26 @@ class Plan:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, default=str)
 
 
+def _asset_json(value: Any) -> dict[str, Any]:
+    """Assets and archives as JSON: where their content comes from, not the content."""
+    from pulumi import asset
+
+    if isinstance(value, asset.AssetArchive):
+        return {"archive": {"assets": {k: _asset_json(v) for k, v in value.assets.items()}}}
+    if isinstance(value, asset.FileArchive | asset.RemoteArchive | asset.FileAsset | asset.RemoteAsset):
+        kind = "archive" if isinstance(value, asset.Archive) else "asset"
+        return {kind: {"path" if hasattr(value, "path") else "uri": getattr(value, "path", getattr(value, "uri", None))}}
+    if isinstance(value, asset.StringAsset):
+        return {"asset": {"text": value.text}}
+    return {"asset": {"repr": type(value).__name__}}
+
+
 def _plain(value: Any, path: str, secret_paths: list[str]) -> Any:
     """Deserialized RPC value -> plain JSON, masking secrets and marking unknowns."""
+    from pulumi import asset
+
+    if isinstance(value, asset.Asset | asset.Archive):
+        return _asset_json(value)
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             secret_paths.append(path)
@@ -365,7 +383,10 @@ def read_project(project_dir: Path) -> dict[str, Any]:
     for filename in ("Pulumi.yaml", "Pulumi.yml"):
         path = project_dir / filename
         if path.exists():
-            data = yaml.safe_load(path.read_text()) or {}
+            try:
+                data = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as error:
+                raise PlanError(f"{path}: not valid YAML: {error}") from None
             if not isinstance(data, dict) or "name" not in data:
                 raise PlanError(f"{path}: not a Pulumi project file (no `name`)")
             return data

@@ -1,0 +1,39 @@
+"""The contract with agent_app: the environment variables a deployment hands the app.
+
+`agent_app/settings.py` reads exactly these names; `tests/components/test_app_env.py` holds the
+two sides together. Secrets never appear here as values: each cloud passes a reference (an ARN
+in `<NAME>_SECRET_ARN`, an ECS/Kubernetes secret injection) through its own mechanism.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.config import DeploymentConfig
+
+EnvValue = str | pulumi.Output[str]
+
+
+def app_environment(config: DeploymentConfig, **endpoints: Any) -> dict[str, Any]:
+    """Plain (non-secret) settings for the app, plus endpoint values given as keyword args.
+
+    `endpoints` keys are env names without the `AGENT_` prefix in lower case
+    (`queue_url=queue.url` -> `AGENT_QUEUE_URL`); None values are dropped.
+    """
+    env: dict[str, Any] = {
+        "AGENT_ENVIRONMENT": config.environment,
+        "AGENT_LLM_PROVIDER": config.app.llm_provider,
+        "AGENT_LLM_MODEL": config.app.llm_model,
+        "AGENT_RUN_TIMEOUT_SECONDS": str(config.timeouts.run_seconds),
+        "AGENT_STATE_TTL_SECONDS": str(config.state.ttl_seconds),
+        "AGENT_RATE_LIMIT_PER_MINUTE": str(config.rate_limits.per_key_per_minute),
+    }
+    if config.app.llm_base_url:
+        env["AGENT_LLM_BASE_URL"] = config.app.llm_base_url
+    for key, value in endpoints.items():
+        if value is not None:
+            env[f"AGENT_{key.upper()}"] = value
+    env.update(config.app.environment)
+    return env

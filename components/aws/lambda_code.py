@@ -1,0 +1,47 @@
+"""Where the serverless topology finds its Lambda bundle, and what it says when there is none.
+
+`agent-infra build` writes the bundle (agent_app plus its runtime dependencies as Lambda-platform
+wheels) to `.agent-infra/build/`. Preview works without it (the plan shows a source-only bundle
+and warns); a real `pulumi up` refuses to deploy a function that could not import its code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pulumi
+
+from components.config import DeploymentConfig
+from components.errors import ConfigError
+
+BUILD_DIR = Path(".agent-infra") / "build"
+
+
+def bundle_path(runtime: str, architecture: str, root: Path | None = None) -> Path:
+    """Default artifact path for a runtime and architecture, relative to the project root."""
+    return (root or Path.cwd()) / BUILD_DIR / f"lambda-{runtime}-{architecture}.zip"
+
+
+def agent_app_source() -> Path:
+    spec = importlib.util.find_spec("agent_app")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("agent_app is not importable; install agent-infra with `pip install -e .`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def lambda_code(config: DeploymentConfig) -> pulumi.Archive:
+    """The bundle to deploy: `app.code_path`, else the built default artifact."""
+    explicit = config.app.code_path is not None
+    path = Path(config.app.code_path) if config.app.code_path else bundle_path(config.app.runtime, config.app.architecture)
+    if path.exists():
+        return pulumi.FileArchive(str(path))
+    build_cmd = f"agent-infra build --runtime {config.app.runtime} --architecture {config.app.architecture}"
+    if explicit:
+        raise ConfigError(f"deployment.app.code_path: {path} does not exist; build it with `{build_cmd}` or fix the path")
+    if not pulumi.runtime.is_dry_run():
+        raise ConfigError(f"the Lambda bundle {path} is missing; run `{build_cmd}` before `pulumi up`")
+    pulumi.log.warn(f"Lambda bundle {path} not built yet; previewing with agent_app's source only. "
+                    f"Run `{build_cmd}` before `pulumi up`.")
+    source = agent_app_source()
+    return pulumi.AssetArchive({"agent_app": pulumi.FileArchive(str(source))})

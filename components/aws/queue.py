@@ -1,0 +1,84 @@
+"""SQS task queue with its dead-letter queue (always), encrypted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from pydantic import Field
+
+from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from components.aws.iam import Grant
+
+
+class QueueArgs(ComponentArgs):
+    """Task queue plus dead-letter queue, always encrypted. Cost: per request, about $0 idle."""
+
+    visibility_timeout_seconds: int = Field(1800, ge=0, le=43_200)
+    """How long a received task stays hidden. Keep it at least 6x the consumer's timeout
+    (AWS's advice for Lambda consumers) so a running task is not delivered twice."""
+    max_receive_count: int = Field(3, ge=1, le=1_000)
+    """Deliveries before a task moves to the DLQ, where it can be inspected and replayed."""
+    message_retention_seconds: int = Field(345_600, ge=60, le=1_209_600)
+    """How long an unconsumed task is kept (4 days). The DLQ always keeps 14 days."""
+    kms_key_arn: str | pulumi.Output[str] | None = None
+    """Customer-managed KMS key. Default: SQS-managed encryption (never unencrypted)."""
+    tags: dict[str, str] = {}
+    """Tags on both queues."""
+    transforms: Mapping[str, Transform] = {}
+    """Escape hatch per child role (`queue`, `dlq`): a dict merged into its args, or fn(args, opts)."""
+
+
+class Queue(pulumi.ComponentResource):
+    """An SQS queue and its DLQ. Grant access per verb: `grant_send`, `grant_consume`."""
+
+    url: pulumi.Output[str]
+    """Where producers send tasks; reaches the app as AGENT_QUEUE_URL."""
+    arn: pulumi.Output[str]
+    dlq_url: pulumi.Output[str]
+    """Dead-letter queue URL (AGENT_QUEUE_DLQ_URL), for listing and replaying failed tasks."""
+    dlq_arn: pulumi.Output[str]
+    name: pulumi.Output[str]
+    dlq_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: QueueArgs | Mapping[str, Any] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-infra:aws:Queue", name, None, opts)
+        args = resolve_args(QueueArgs, args, name)
+        child = ChildFactory(self, args.transforms, args.tags)
+        encryption: dict[str, Any] = (
+            {"kms_master_key_id": args.kms_key_arn} if args.kms_key_arn is not None
+            else {"sqs_managed_sse_enabled": True})
+        self.dlq = child("dlq", aws.sqs.Queue, f"{name}-dlq", message_retention_seconds=14 * 86_400, **encryption)
+        self.queue = child(
+            "queue", aws.sqs.Queue, name,
+            visibility_timeout_seconds=args.visibility_timeout_seconds,
+            message_retention_seconds=args.message_retention_seconds,
+            receive_wait_time_seconds=20,  # long polling: fewer empty receives, lower cost
+            redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": self.dlq.arn,
+                                                     "maxReceiveCount": args.max_receive_count}),
+            **encryption)
+        # Only this queue may use the DLQ as its dead-letter target.
+        self.redrive_allow = child(
+            "redrive_allow", aws.sqs.RedriveAllowPolicy, f"{name}-dlq-redrive-allow", queue_url=self.dlq.url,
+            redrive_allow_policy=pulumi.Output.json_dumps({"redrivePermission": "byQueue",
+                                                           "sourceQueueArns": [self.queue.arn]}))
+        self.url, self.arn, self.name = self.queue.url, self.queue.arn, self.queue.name
+        self.dlq_url, self.dlq_arn, self.dlq_name = self.dlq.url, self.dlq.arn, self.dlq.name
+        self.register_outputs({"url": self.url, "arn": self.arn, "dlq_url": self.dlq_url, "dlq_arn": self.dlq_arn})
+
+    def grant_send(self) -> Grant:
+        """Producers: send tasks."""
+        return Grant(("sqs:SendMessage", "sqs:GetQueueAttributes"), (self.arn,), "SendTasks")
+
+    def grant_consume(self) -> Grant:
+        """Workers: receive, delete, extend visibility of running tasks."""
+        return Grant(("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                      "sqs:GetQueueAttributes"), (self.arn,), "ConsumeTasks")
+
+    def grant_redrive(self) -> Grant:
+        """Operators/tools: list and replay the DLQ back onto the queue."""
+        return Grant(("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                      "sqs:StartMessageMoveTask", "sqs:ListMessageMoveTasks"), (self.dlq_arn,), "RedriveDeadLetters")
