@@ -160,9 +160,7 @@ class Settings(BaseSettings):
                 field = name.removeprefix("AGENT_").lower()
                 value: SecretStr | None = getattr(self, field)
                 if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
-                    raise ValueError(
-                        f"{name}: placeholder value refused in {self.environment}; set the real secret"
-                    )
+                    raise ValueError(f"{name}: placeholder value refused in {self.environment}; set the real secret")
         return self
 
     # -- secrets ---------------------------------------------------------------------------------

@@ -104,9 +104,7 @@ class ResilientLLM:
                 last = exc
                 if not exc.retryable or attempt == self.retries:
                     break
-                delay = exc.retry_after or random.uniform(
-                    0, min(self.max_delay, self.base_delay * 2**attempt)
-                )
+                delay = exc.retry_after or random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
                 await asyncio.sleep(delay)
                 continue
             self._failures = 0

@@ -123,12 +123,8 @@ async def guarded_request(
     hdrs = {"host": target.netloc.decode("ascii"), **(headers or {})}
     pinned_url = target.copy_with(host=pinned)
     extensions = {"sni_hostname": host} if target.scheme == "https" else {}
-    async with httpx.AsyncClient(
-        follow_redirects=False, timeout=policy.timeout_seconds, trust_env=False
-    ) as client:
-        request = client.build_request(
-            method, pinned_url, headers=hdrs, content=content, extensions=extensions
-        )
+    async with httpx.AsyncClient(follow_redirects=False, timeout=policy.timeout_seconds, trust_env=False) as client:
+        request = client.build_request(method, pinned_url, headers=hdrs, content=content, extensions=extensions)
         async with asyncio.timeout(policy.timeout_seconds):
             response = await client.send(request, stream=True)
             try:

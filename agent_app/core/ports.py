@@ -36,9 +36,7 @@ class TaskQueue(Protocol):
         """The accepted record of a task (status ``pending`` until a worker reports progress)."""
         ...
 
-    async def claim(
-        self, worker_id: str, lease_seconds: float, block_seconds: float = 1.0
-    ) -> Delivery | None:
+    async def claim(self, worker_id: str, lease_seconds: float, block_seconds: float = 1.0) -> Delivery | None:
         """Next task for this worker, hidden from others for ``lease_seconds``; stale leases of dead
         workers are reclaimed first. ``None`` if nothing arrived within ``block_seconds``."""
         ...
@@ -51,9 +49,7 @@ class TaskQueue(Protocol):
         """Done: remove for good."""
         ...
 
-    async def release(
-        self, delivery: Delivery, delay_seconds: float = 0.0, count_attempt: bool = True
-    ) -> None:
+    async def release(self, delivery: Delivery, delay_seconds: float = 0.0, count_attempt: bool = True) -> None:
         """Hand the task back (failure or graceful shutdown). After ``max_attempts`` counted
         failures the task moves to the dead-letter place instead."""
         ...
@@ -98,6 +94,10 @@ class StateStore(Protocol):
         """Append to the session's event stream; returns the event id."""
         ...
 
+    async def cursor(self, session_id: str) -> str:
+        """Id of the newest retained event (``"0-0"`` if none): subscribe after it for new events only."""
+        ...
+
     def subscribe(self, session_id: str, after_id: str | None = None) -> AsyncIterator[Chunk]:
         """Events after ``after_id`` (all retained ones if None), then new ones as they come.
         Yields a ``heartbeat`` chunk when idle so transports can ping clients."""
@@ -135,9 +135,7 @@ class TaskStore(Protocol):
         """Record the outcome once. False if the task was already terminal (a duplicate run)."""
         ...
 
-    async def schedule_callback(
-        self, task_id: str, url: str, payload: dict[str, Any], next_at: float
-    ) -> None: ...
+    async def schedule_callback(self, task_id: str, url: str, payload: dict[str, Any], next_at: float) -> None: ...
 
     async def due_callbacks(self, now: float, limit: int = 50) -> list[dict[str, Any]]: ...
 

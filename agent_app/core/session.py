@@ -24,9 +24,7 @@ SYSTEM_PROMPT = (
 
 
 class AgentSession:
-    def __init__(
-        self, llm: LLM, tools: ToolRegistry, *, max_steps: int = 8, timeout_seconds: float = 300.0
-    ) -> None:
+    def __init__(self, llm: LLM, tools: ToolRegistry, *, max_steps: int = 8, timeout_seconds: float = 300.0) -> None:
         self.llm = llm
         self.tools = tools
         self.max_steps = max_steps
@@ -66,13 +64,9 @@ class AgentSession:
             if not reply.tool_calls:
                 yield Chunk(type="result", content=reply.content or "")
                 return
-            messages.append(
-                Message(role="assistant", content=reply.content or "", tool_calls=reply.tool_calls)
-            )
+            messages.append(Message(role="assistant", content=reply.content or "", tool_calls=reply.tool_calls))
             for call in reply.tool_calls:
-                yield Chunk(
-                    type="action", content={"tool": call.name, "arguments": call.arguments, "id": call.id}
-                )
+                yield Chunk(type="action", content={"tool": call.name, "arguments": call.arguments, "id": call.id})
                 try:
                     async with asyncio.timeout(max(remaining(), 0)):
                         output = await self.tools.call(call.name, call.arguments, ctx)
@@ -84,13 +78,9 @@ class AgentSession:
                     output, ok = f"error: {exc}", False
                 except Exception as exc:  # a tool's bug must not kill the run; the model sees it
                     output, ok = f"error: {type(exc).__name__}: {exc}", False
-                yield Chunk(
-                    type="observation", content={"tool": call.name, "output": output, "ok": ok, "id": call.id}
-                )
+                yield Chunk(type="observation", content={"tool": call.name, "output": output, "ok": ok, "id": call.id})
                 messages.append(Message(role="tool", content=output, tool_call_id=call.id, name=call.name))
-        yield Chunk(
-            type="error", content={"code": "max_steps", "message": f"stopped after {self.max_steps} steps"}
-        )
+        yield Chunk(type="error", content={"code": "max_steps", "message": f"stopped after {self.max_steps} steps"})
 
 
 def _timeout(seconds: float) -> Chunk:

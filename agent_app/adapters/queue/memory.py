@@ -30,9 +30,7 @@ class MemoryQueue:
             seen = self._idem.get(idempotency_key)
             if seen and seen[1] > now and seen[0] in self._tasks:
                 original = self._tasks[seen[0]]
-                return SubmitOutcome(
-                    task=original, created=False, conflict=original.request_hash != task.request_hash
-                )
+                return SubmitOutcome(task=original, created=False, conflict=original.request_hash != task.request_hash)
             self._idem[idempotency_key] = (task.id, now + ttl_seconds)
         self._tasks[task.id] = task
         self._ready.append((task.id, 0))
@@ -61,9 +59,7 @@ class MemoryQueue:
             return
         self._ready.append((task_id, attempts))
 
-    async def claim(
-        self, worker_id: str, lease_seconds: float, block_seconds: float = 1.0
-    ) -> Delivery | None:
+    async def claim(self, worker_id: str, lease_seconds: float, block_seconds: float = 1.0) -> Delivery | None:
         deadline = time.monotonic() + block_seconds
         while True:
             self._reclaim()
@@ -90,9 +86,7 @@ class MemoryQueue:
     async def ack(self, delivery: Delivery) -> None:
         self._leases.pop(delivery.receipt, None)
 
-    async def release(
-        self, delivery: Delivery, delay_seconds: float = 0.0, count_attempt: bool = True
-    ) -> None:
+    async def release(self, delivery: Delivery, delay_seconds: float = 0.0, count_attempt: bool = True) -> None:
         lease = self._leases.pop(delivery.receipt, None)
         if lease is None:
             return

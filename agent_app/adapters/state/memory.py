@@ -68,8 +68,12 @@ class MemoryState:
             self._changed.notify_all()
         return event_id
 
+    async def cursor(self, session_id: str) -> str:
+        events = self._events.get(session_id)
+        return events[-1].id or "0-0" if events else "0-0"
+
     async def subscribe(self, session_id: str, after_id: str | None = None) -> AsyncIterator[Chunk]:
-        last = _seq_of(after_id)
+        last = self._seq if after_id == "$" else _seq_of(after_id)
         while True:
             fresh = [c for c in self._events.get(session_id, []) if _seq_of(c.id) > last]
             for chunk in fresh:

@@ -139,9 +139,7 @@ class SqlStore:
             value = await conn.scalar(sa.select(tasks.c.runs).where(tasks.c.id == task_id))
         return int(value or 0)
 
-    async def schedule_callback(
-        self, task_id: str, url: str, payload: dict[str, Any], next_at: float
-    ) -> None:
+    async def schedule_callback(self, task_id: str, url: str, payload: dict[str, Any], next_at: float) -> None:
         callback_id = f"msg_{task_id}"
         async with self.engine.begin() as conn:
             exists = await conn.scalar(sa.select(callbacks.c.id).where(callbacks.c.id == callback_id))
@@ -211,11 +209,7 @@ class SqlStore:
 
     async def callback_status(self, task_id: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(callbacks.select().where(callbacks.c.task_id == task_id)))
-                .mappings()
-                .first()
-            )
+            row = (await conn.execute(callbacks.select().where(callbacks.c.task_id == task_id))).mappings().first()
         return dict(row) if row else None
 
     async def ping(self) -> None:

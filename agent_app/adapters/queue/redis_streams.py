@@ -1,0 +1,265 @@
+"""Redis Streams queue with a consumer group: the production queue on Redis/Valkey.
+
+* ``submit`` is one Lua script, so one round trip records the idempotency key, writes the task
+  record and XADDs the entry atomically: nothing is ever half-written.
+* Workers read with XREADGROUP; an entry stays in the group's pending list (PEL) until XACKed.
+  The lease is the entry's idle time: a live worker resets it with ``XCLAIM ... JUSTID``
+  (heartbeat), and entries idle longer than ``claim_timeout_seconds`` are reclaimed by another
+  worker with XAUTOCLAIM. So a dead worker's task is redelivered, a live one's never is.
+* After ``max_attempts`` deliveries an entry moves to the ``<stream>:dlq`` stream
+  (``agent-app dlq list|replay``). Delayed hand-backs wait in a ``<stream>:delayed`` sorted set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from agent_app.core.models import Delivery, SubmitOutcome, Task
+from agent_app.core.ports import BackendUnavailable
+
+_SUBMIT = """
+if ARGV[5] == '1' then
+  local existing = redis.call('GET', KEYS[1])
+  if existing then return {0, existing} end
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[4], 'EX', ARGV[3])
+end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('XADD', KEYS[3], '*', 'task', ARGV[2], 'attempts', '0')
+return {1, ARGV[1]}
+"""
+
+_PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, member in ipairs(due) do
+  local sep = string.find(member, '|', 1, true)
+  local attempts = string.sub(member, 1, sep - 1)
+  redis.call('XADD', KEYS[2], '*', 'task', string.sub(member, sep + 1), 'attempts', attempts)
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"""
+
+_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RedisStreamsQueue:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        stream: str = "agent:tasks",
+        group: str = "agent-workers",
+        claim_timeout_seconds: float = 30.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self.r: Any = client
+        self.stream = stream
+        self.group = group
+        self.dlq = f"{stream}:dlq"
+        self.delayed = f"{stream}:delayed"
+        self.claim_timeout_ms = int(claim_timeout_seconds * 1000)
+        self.max_attempts = max_attempts
+        self._submit = self.r.register_script(_SUBMIT)
+        self._promote = self.r.register_script(_PROMOTE)
+        self._group_ready = False
+        self._last_sweep = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisStreamsQueue:
+        return cls(aioredis.Redis.from_url(url, protocol=2, socket_timeout=10, socket_connect_timeout=3), **kwargs)
+
+    def _task_key(self, task_id: str) -> str:
+        return f"{self.stream}:task:{task_id}"
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self.r.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    async def submit(self, task: Task, idempotency_key: str | None, ttl_seconds: int) -> SubmitOutcome:
+        idem_key = f"{self.stream}:idem:{idempotency_key or ''}"
+        try:
+            res = await self._submit(
+                keys=[idem_key, self._task_key(task.id), self.stream],
+                args=[
+                    task.id,
+                    task.to_json(),
+                    ttl_seconds,
+                    task.request_hash or "",
+                    "1" if idempotency_key else "0",
+                ],
+            )
+        except _ERRORS as exc:
+            raise BackendUnavailable(f"redis: {exc}") from exc
+        created, value = int(res[0]), _s(res[1])
+        if created:
+            return SubmitOutcome(task=task, created=True)
+        original_id, _, original_hash = value.partition("|")
+        original = await self.get(original_id) or task.model_copy(update={"id": original_id})
+        return SubmitOutcome(task=original, created=False, conflict=original_hash != (task.request_hash or ""))
+
+    async def get(self, task_id: str) -> Task | None:
+        try:
+            raw = await self.r.get(self._task_key(task_id))
+        except _ERRORS as exc:
+            raise BackendUnavailable(f"redis: {exc}") from exc
+        return Task.from_json(raw) if raw else None
+
+    async def claim(self, worker_id: str, lease_seconds: float, block_seconds: float = 1.0) -> Delivery | None:
+        try:
+            await self._ensure_group()
+            now = time.monotonic()
+            if now - self._last_sweep > min(1.0, self.claim_timeout_ms / 4000):
+                self._last_sweep = now
+                await self._promote(keys=[self.delayed, self.stream], args=[time.time()])
+                reclaimed = await self._reclaim(worker_id)
+                if reclaimed is not None:
+                    return reclaimed
+            got = await self.r.xreadgroup(
+                self.group, worker_id, {self.stream: ">"}, count=1, block=max(1, int(block_seconds * 1000))
+            )
+        except _ERRORS as exc:
+            raise BackendUnavailable(f"redis: {exc}") from exc
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                self._group_ready = False
+                return None
+            raise
+        if not got:
+            return None
+        entry_id, fields = got[0][1][0]
+        return self._delivery(entry_id, fields, delivered=1)
+
+    async def _reclaim(self, worker_id: str) -> Delivery | None:
+        while True:
+            res = await self.r.xautoclaim(
+                self.stream,
+                self.group,
+                worker_id,
+                min_idle_time=self.claim_timeout_ms,
+                start_id="0-0",
+                count=1,
+            )
+            entries = res[1]
+            if not entries:
+                return None
+            entry_id, fields = entries[0]
+            if fields is None:  # deleted meanwhile
+                await self.r.xack(self.stream, self.group, entry_id)
+                continue
+            pending = await self.r.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
+            delivered = int(pending[0]["times_delivered"]) if pending else 2
+            delivery = self._delivery(entry_id, fields, delivered=delivered)
+            if delivery.attempt > self.max_attempts:
+                await self._to_dlq(entry_id, delivery.task, delivery.attempt - 1)
+                continue
+            return delivery
+
+    def _delivery(self, entry_id: Any, fields: dict[Any, Any], *, delivered: int) -> Delivery:
+        data = {_s(k): _s(v) for k, v in fields.items()}
+        previous = int(data.get("attempts", "0"))
+        task = Task.from_json(data["task"])
+        attempt = previous + delivered
+        return Delivery(task=task.model_copy(update={"attempts": attempt}), receipt=_s(entry_id), attempt=attempt)
+
+    async def _to_dlq(self, entry_id: str, task: Task, attempts: int) -> None:
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dlq, {"task": task.to_json(), "attempts": str(attempts), "failed_at": str(time.time())})
+            pipe.xack(self.stream, self.group, entry_id)
+            pipe.xdel(self.stream, entry_id)
+            await pipe.execute()
+
+    async def extend(self, delivery: Delivery, lease_seconds: float) -> None:
+        try:
+            pending = await self.r.xpending_range(
+                self.stream, self.group, min=delivery.receipt, max=delivery.receipt, count=1
+            )
+            if pending:
+                consumer = _s(pending[0]["consumer"])
+                await self.r.xclaim(
+                    self.stream,
+                    self.group,
+                    consumer,
+                    min_idle_time=0,
+                    message_ids=[delivery.receipt],
+                    justid=True,
+                )
+        except _ERRORS as exc:
+            raise BackendUnavailable(f"redis: {exc}") from exc
+
+    async def ack(self, delivery: Delivery) -> None:
+        try:
+            async with self.r.pipeline(transaction=True) as pipe:
+                pipe.xack(self.stream, self.group, delivery.receipt)
+                pipe.xdel(self.stream, delivery.receipt)
+                await pipe.execute()
+        except _ERRORS as exc:
+            raise BackendUnavailable(f"redis: {exc}") from exc
+
+    async def release(self, delivery: Delivery, delay_seconds: float = 0.0, count_attempt: bool = True) -> None:
+        attempts = delivery.attempt if count_attempt else delivery.attempt - 1
+        task = delivery.task
+        async with self.r.pipeline(transaction=True) as pipe:
+            if attempts >= self.max_attempts:
+                pipe.xadd(
+                    self.dlq,
+                    {"task": task.to_json(), "attempts": str(attempts), "failed_at": str(time.time())},
+                )
+            elif delay_seconds > 0:
+                pipe.zadd(self.delayed, {f"{attempts}|{task.to_json()}": time.time() + delay_seconds})
+            else:
+                pipe.xadd(self.stream, {"task": task.to_json(), "attempts": str(attempts)})
+            pipe.xack(self.stream, self.group, delivery.receipt)
+            pipe.xdel(self.stream, delivery.receipt)
+            await pipe.execute()
+
+    async def dead_letters(self, limit: int = 100) -> Sequence[Task]:
+        entries = await self.r.xrange(self.dlq, count=limit)
+        out = []
+        for _entry_id, fields in entries:
+            data = {_s(k): _s(v) for k, v in fields.items()}
+            out.append(Task.from_json(data["task"]).model_copy(update={"attempts": int(data.get("attempts", 0))}))
+        return out
+
+    async def replay(self, task_id: str | None = None) -> int:
+        count = 0
+        for entry_id, fields in await self.r.xrange(self.dlq):
+            data = {_s(k): _s(v) for k, v in fields.items()}
+            task = Task.from_json(data["task"])
+            if task_id and task.id != task_id:
+                continue
+            async with self.r.pipeline(transaction=True) as pipe:
+                pipe.xadd(self.stream, {"task": task.to_json(), "attempts": "0"})
+                pipe.xdel(self.dlq, entry_id)
+                await pipe.execute()
+            count += 1
+        return count
+
+    async def depth(self) -> int:
+        """Entries waiting or in flight (for autoscaling metrics)."""
+        return int(await self.r.xlen(self.stream))
+
+    async def ping(self) -> None:
+        try:
+            await self.r.ping()
+        except (*_ERRORS, RedisError) as exc:
+            raise BackendUnavailable(f"redis: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.r.aclose()
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

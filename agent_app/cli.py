@@ -1,0 +1,161 @@
+"""``agent-app``: serve the API (with an embedded worker), run a worker, inspect the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from agent_app.settings import Settings
+
+app = typer.Typer(help="The agent service.", no_args_is_help=True, add_completion=False)
+dlq_app = typer.Typer(help="Dead-lettered tasks: list and replay.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+log = logging.getLogger("agent_app")
+
+_BANNER = "!" * 78
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (AGENT_BIND_HOST). Default 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (AGENT_PORT). Default 8000.")] = None,
+    worker: Annotated[bool, typer.Option(help="Run an in-process worker (embedded default).")] = True,
+    log_level: str = "info",
+) -> None:
+    """Run the HTTP/WebSocket API. With no configuration: SQLite, in-process queue, offline model."""
+    import uvicorn
+
+    from agent_app.api.app import create_app
+    from agent_app.wiring import build
+
+    _logging(log_level)
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["bind_host"] = host
+    if port:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    keys = settings.api_key_set()
+    loopback = settings.is_loopback_bind()
+    if not keys:
+        if not loopback or settings.environment != "dev":
+            typer.echo(
+                f"refusing to start: no API keys and bound to {settings.bind_host} in {settings.environment}. "
+                "Set AGENT_API_KEYS (comma-separated) or bind to 127.0.0.1 in dev.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(
+            f"{_BANNER}\n!! WARNING: NO AUTHENTICATION. Anyone who can reach {settings.bind_host}:{settings.port} "
+            f"can run the agent.\n!! Fine on loopback for local use; set AGENT_API_KEYS before exposing it.\n{_BANNER}",
+            err=True,
+        )
+    container = build(settings)
+    if settings.queue_backend == "memory" and not worker:
+        typer.echo("note: the in-process queue needs the embedded worker; keeping it on", err=True)
+        worker = True
+    api = create_app(container, embedded_worker=worker, allow_anonymous=not keys and loopback)
+    typer.echo(
+        f"agent-app on http://{settings.bind_host}:{settings.port} (queue={settings.queue_backend}, "
+        f"state={settings.state_backend}, db={settings.sqlalchemy_url.split('://')[0]}, llm={settings.llm_provider})",
+        err=True,
+    )
+    uvicorn.run(api, host=settings.bind_host, port=settings.port, log_level=log_level, ws_ping_interval=20)
+
+
+@app.command("worker")
+def worker_cmd(
+    concurrency: Annotated[int | None, typer.Option(help="Parallel tasks (AGENT_WORKER_CONCURRENCY).")] = None,
+    log_level: str = "info",
+) -> None:
+    """Run a standalone queue worker (SIGTERM: finish or hand back in-flight tasks, then exit)."""
+    from agent_app.worker import Worker
+    from agent_app.wiring import build
+
+    _logging(log_level)
+    overrides = {"worker_concurrency": concurrency} if concurrency else {}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.queue_backend == "memory":
+        typer.echo("agent-app worker needs a shared queue: set AGENT_QUEUE_BACKEND=redis (or sqs)", err=True)
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        container = build(settings)
+        await container.start()
+        w = Worker(container)
+        w.install_signal_handlers()
+        try:
+            await w.run()
+        finally:
+            await container.close()
+
+    asyncio.run(main())
+
+
+@dlq_app.command("list")
+def dlq_list(limit: int = 100) -> None:
+    """Print dead-lettered tasks as JSON lines."""
+    from agent_app.wiring import build
+
+    async def main() -> None:
+        container = build()
+        try:
+            for task in await container.queue.dead_letters(limit):
+                typer.echo(
+                    json.dumps(
+                        {
+                            "task_id": task.id,
+                            "session_id": task.session_id,
+                            "attempts": task.attempts,
+                            "message": task.message[:200],
+                        }
+                    )
+                )
+        finally:
+            await container.close()
+
+    asyncio.run(main())
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    task_id: Annotated[str | None, typer.Argument(help="One task id; omit with --all to replay every task.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead-lettered task.")] = False,
+) -> None:
+    """Move dead-lettered task(s) back to the queue."""
+    from agent_app.wiring import build
+
+    if not task_id and not all_:
+        typer.echo("give a task id or --all", err=True)
+        raise typer.Exit(2)
+
+    async def main() -> int:
+        container = build()
+        try:
+            return await container.queue.replay(None if all_ else task_id)
+        finally:
+            await container.close()
+
+    typer.echo(f"replayed {asyncio.run(main())} task(s)")
+
+
+def main() -> None:
+    try:
+        app()
+    except RuntimeError as exc:  # configuration errors: one line, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The agent service: the one place transports call. It composes the ports and the session.
+
+* :meth:`AgentService.submit` - webhook/WS path: idempotent, durable accept (one queue call).
+* :meth:`AgentService.run_stream` - synchronous path: run now, stream chunks.
+* :meth:`AgentService.execute` - worker path: run a claimed task exactly once from the user's view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agent_app.core.models import (
+    Chunk,
+    RunInput,
+    RunStatus,
+    SubmitOutcome,
+    Task,
+    new_session_id,
+    request_fingerprint,
+)
+from agent_app.core.netguard import NetPolicy
+from agent_app.core.ports import LLM, StateStore, TaskQueue, TaskStore, VectorMemory
+from agent_app.core.session import AgentSession, final_status
+from agent_app.core.tools import ToolContext, ToolRegistry
+
+SessionPolicy = Literal["enqueue", "reject", "interrupt"]
+
+
+class SessionBusy(RuntimeError):
+    """A run is active on the session and the policy is ``reject`` (HTTP 409)."""
+
+
+class IdempotencyConflict(RuntimeError):
+    """Same idempotency key, different body (HTTP 422)."""
+
+
+@dataclass
+class ExecuteOutcome:
+    status: Literal["done", "duplicate", "busy"]
+    task: Task | None = None
+
+
+@dataclass
+class AgentService:
+    queue: TaskQueue
+    state: StateStore
+    store: TaskStore
+    llm: LLM
+    tools: ToolRegistry
+    memory: VectorMemory | None = None
+    max_steps: int = 8
+    run_timeout_seconds: float = 300.0
+    state_ttl_seconds: int = 86_400
+    session_policy: SessionPolicy = "enqueue"
+    fetch_policy: NetPolicy = field(default_factory=NetPolicy)
+    callback_delay_seconds: float = 0.0
+    on_finished: list[Callable[[Task], None]] = field(default_factory=list)
+
+    def session(self) -> AgentSession:
+        return AgentSession(self.llm, self.tools, max_steps=self.max_steps, timeout_seconds=self.run_timeout_seconds)
+
+    # -- accept ----------------------------------------------------------------------------------
+    async def submit(
+        self,
+        run: RunInput,
+        *,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        policy: SessionPolicy | None = None,
+    ) -> SubmitOutcome:
+        """Record and enqueue a task durably, honouring the idempotency key and the session policy."""
+        session_id = run.session_id or new_session_id()
+        fingerprint = request_fingerprint(
+            {
+                "message": run.message,
+                "session_id": run.session_id,
+                "metadata": run.metadata,
+                "cb": callback_url,
+            }
+        )
+        policy = policy or self.session_policy
+        if policy != "enqueue" and run.session_id and await self.state.active_run(session_id):
+            if policy == "reject":
+                raise SessionBusy(f"session {session_id} has an active run")
+            await self.state.request_interrupt(session_id)
+        task = Task(
+            session_id=session_id,
+            message=run.message,
+            metadata=run.metadata,
+            callback_url=callback_url,
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint,
+        )
+        outcome = await self.queue.submit(task, idempotency_key, max(self.state_ttl_seconds, 86_400))
+        if outcome.conflict:
+            raise IdempotencyConflict(f"Idempotency-Key {idempotency_key!r} was used with a different body")
+        return outcome
+
+    async def get_task(self, task_id: str) -> Task | None:
+        stored = await self.store.get(task_id)
+        if stored is not None:
+            return stored
+        return await self.queue.get(task_id)
+
+    # -- run -------------------------------------------------------------------------------------
+    async def run_stream(self, run: RunInput, *, policy: SessionPolicy | None = None) -> AsyncIterator[Chunk]:
+        """Synchronous run in this process; chunks are also published to the session's stream."""
+        session_id = run.session_id or new_session_id()
+        task = Task(session_id=session_id, message=run.message, metadata=run.metadata)
+        policy = policy or self.session_policy
+        if not await self.state.acquire_run(session_id, task.id, self.run_timeout_seconds + 60):
+            if policy == "reject":
+                raise SessionBusy(f"session {session_id} has an active run")
+            if policy == "interrupt":
+                await self.state.request_interrupt(session_id)
+            deadline = time.monotonic() + self.run_timeout_seconds
+            while not await self.state.acquire_run(session_id, task.id, self.run_timeout_seconds + 60):
+                if time.monotonic() > deadline:
+                    yield Chunk(type="error", content={"code": "timeout", "message": "session stayed busy"})
+                    return
+                await asyncio.sleep(0.05)
+        try:
+            await self.store.start(task, "api")
+            async for chunk in self._run(task):
+                yield chunk
+        finally:
+            await self.state.release_run(session_id, task.id)
+
+    async def execute(self, task: Task, worker_id: str) -> ExecuteOutcome:
+        """Run a claimed task. Already terminal -> ``duplicate`` (ack, don't re-run); session busy
+        with another task -> ``busy`` (hand back later without counting an attempt)."""
+        current = await self.store.get(task.id)
+        if current is not None and current.status.terminal:
+            return ExecuteOutcome("duplicate", current)
+        if not await self.state.acquire_run(task.session_id, task.id, self.run_timeout_seconds + 60):
+            return ExecuteOutcome("busy")
+        try:
+            started = await self.store.start(task, worker_id)
+            if started is not None and started.status.terminal:
+                return ExecuteOutcome("duplicate", started)
+            async for _chunk in self._run(task):
+                pass
+            done = await self.store.get(task.id)
+            return ExecuteOutcome("done", done)
+        finally:
+            await self.state.release_run(task.session_id, task.id)
+
+    async def _run(self, task: Task) -> AsyncIterator[Chunk]:
+        state = await self.state.get_session(task.session_id) or {}
+        history: list[dict[str, Any]] = list(state.get("history", []))
+        ctx = ToolContext(session_id=task.session_id, task_id=task.id, memory=self.memory, net_policy=self.fetch_policy)
+
+        async def should_stop() -> bool:
+            return await self.state.interrupted(task.session_id, task.id)
+
+        await self.state.publish(task.session_id, Chunk(type="status", content="running", task_id=task.id))
+        steps: list[dict[str, Any]] = []
+        last: Chunk | None = None
+        async for chunk in self.session().run(task.message, ctx, history, should_stop):
+            chunk = chunk.model_copy(update={"task_id": task.id})
+            chunk.id = await self.state.publish(task.session_id, chunk)
+            steps.append({"type": chunk.type, "content": chunk.content})
+            last = chunk
+            yield chunk
+        status = final_status(last)
+        result = last.content if last is not None and last.type == "result" else None
+        error = None
+        if status != RunStatus.success and last is not None:
+            error = last.content.get("message") if isinstance(last.content, dict) else str(last.content)
+        first = await self.store.finish(task.id, status, result, error, steps)
+        await self.state.publish(task.session_id, Chunk(type="status", content=status.value, task_id=task.id))
+        if not first:
+            return
+        history += [{"role": "user", "content": task.message}]
+        if result is not None:
+            history.append({"role": "assistant", "content": result})
+            if self.memory is not None:
+                await self.memory.add(task.id, f"Q: {task.message}\nA: {result}", {"session_id": task.session_id})
+        await self.state.put_session(task.session_id, {"history": history[-40:]}, self.state_ttl_seconds)
+        if task.callback_url:
+            payload = {
+                "type": "run.completed",
+                "timestamp": time.time(),
+                "data": {
+                    "task_id": task.id,
+                    "session_id": task.session_id,
+                    "status": status.value,
+                    "result": result,
+                    "error": error,
+                    "metadata": task.metadata,
+                },
+            }
+            await self.store.schedule_callback(task.id, task.callback_url, payload, time.time())
+        done = task.model_copy(update={"status": status, "result": result, "error": error})
+        for hook in self.on_finished:
+            hook(done)
