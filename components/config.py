@@ -381,6 +381,63 @@ class KubernetesOptions(Section):
     """ClusterSecretStore of the external-secrets operator; when set, secrets are ExternalSecrets."""
     keda: bool = True
     """KEDA installed: workers scale on queue length and cron; otherwise an HPA on CPU."""
+    cluster_issuer: str | None = None
+    """cert-manager ClusterIssuer that issues `tls_secret` for `host` (e.g. `letsencrypt-prod`).
+    None: the TLS secret must already exist."""
+    ingress_namespace: str = "ingress-nginx"
+    """Namespace of the ingress controller pods: the only source NetworkPolicies admit to the API."""
+    cpu_request: str = Field("250m", pattern=r"^\d+(\.\d+)?m?$")
+    """CPU request per API/worker pod (what the scheduler reserves and the HPA measures against)."""
+    memory_request: str = Field("512Mi", pattern=r"^\d+(Ki|Mi|Gi)$")
+    """Memory request per API/worker pod."""
+    cpu_limit: str = Field("1000m", pattern=r"^\d+(\.\d+)?m?$")
+    """CPU limit per API/worker pod."""
+    memory_limit: str = Field("2Gi", pattern=r"^\d+(Ki|Mi|Gi)$")
+    """Memory limit per API/worker pod; above it the pod is OOM-killed and its task redelivered."""
+    image_repository: str | None = None
+    """Where the built agent_app image is pushed (`ghcr.io/acme/agent-app`, an ECR or Artifact
+    Registry repository). Required when app.image is not set."""
+    registry_username: str | None = None
+    """Registry login user. None: the machine's Docker credential helpers."""
+    registry_password: SecretRef | None = None
+    """Registry password/token, e.g. `{config: registryToken}`."""
+    image_pull_secret: str | None = None
+    """Existing `kubernetes.io/dockerconfigjson` Secret the pods pull with (private registries)."""
+    redis_password: SecretRef = SecretRef(config="redisPassword")
+    """Password of the in-cluster Redis (`pulumi config set --secret redisPassword ...`)."""
+    postgres_password: SecretRef = SecretRef(config="postgresPassword")
+    """Password of the in-cluster PostgreSQL application user."""
+    external_redis_url: SecretRef | None = None
+    """Use an existing Redis (`rediss://:pw@host:6379/0`) instead of the in-cluster StatefulSet."""
+    external_database_url: SecretRef | None = None
+    """Use an existing PostgreSQL with pgvector (`postgresql://...`) instead of the in-cluster one."""
+    postgres_operator: Literal["statefulset", "cloudnativepg"] = "statefulset"
+    """`statefulset`: one pgvector pod; `cloudnativepg`: a CloudNativePG Cluster (operator required;
+    replicas, backups and failover from the operator)."""
+    redis_storage_gb: int = Field(5, ge=1, le=1_000)
+    """Redis PVC size (AOF persistence)."""
+    postgres_storage_gb: int = Field(20, ge=1, le=10_000)
+    """PostgreSQL PVC size."""
+    qdrant_storage_gb: int = Field(10, ge=1, le=10_000)
+    """Qdrant PVC size (vectors.backend: qdrant)."""
+    vpa_mode: Literal["Off", "Initial", "Recreate"] = "Off"
+    """VerticalPodAutoscaler update mode. `Off` only recommends, so it never fights the HPA."""
+    llm_egress_cidrs: list[str] = ["0.0.0.0/0"]
+    """Where pods may open HTTPS (443) connections: the LLM provider. Private ranges and the cloud
+    metadata address are always excluded from 0.0.0.0/0."""
+
+
+class DockerOptions(Section):
+    """Docker (one machine) settings."""
+
+    api_host_port: int = Field(8000, ge=1024, le=65_535)
+    """Host port the API is published on."""
+    bind_address: str = "127.0.0.1"
+    """Host address the API port binds; loopback keeps it off the network."""
+    redis_password: SecretRef = SecretRef(config="redisPassword")
+    """Password of the local Redis container."""
+    postgres_password: SecretRef = SecretRef(config="postgresPassword")
+    """Password of the local PostgreSQL container."""
 
 
 class DeploymentConfig(Section):
@@ -413,6 +470,7 @@ class DeploymentConfig(Section):
     aws: AwsOptions | None = None
     gcp: GcpOptions | None = None
     kubernetes: KubernetesOptions | None = None
+    docker: DockerOptions | None = None
 
     @field_validator("tags")
     @classmethod
@@ -430,7 +488,7 @@ class DeploymentConfig(Section):
             problems.append(
                 f"topology: serverless is not available on {cloud}; use topology: container (workers scale to "
                 "zero with KEDA) or cloud: aws / gcp for functions")
-        for option in ("aws", "gcp", "kubernetes"):
+        for option in ("aws", "gcp", "kubernetes", "docker"):
             if getattr(self, option) is not None and option != cloud:
                 problems.append(f"{option}: {option} options are set but cloud is {cloud}; remove them or set cloud: {option}")
         if cloud == "gcp" and self.gcp is None:
