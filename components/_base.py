@@ -70,7 +70,9 @@ def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, A
 @functools.cache
 def _accepts_tags(resource_cls: type) -> bool:
     try:
-        return "tags" in inspect.signature(resource_cls.__init__).parameters
+        # Generated Pulumi classes overload __init__; the real parameter list is _internal_init's.
+        init = getattr(resource_cls, "_internal_init", resource_cls)
+        return "tags" in inspect.signature(init).parameters
     except (TypeError, ValueError):
         return False
 
@@ -85,7 +87,7 @@ class ChildFactory:
     def __init__(
         self,
         parent: pulumi.Resource,
-        transforms: Mapping[str, Transform] | None = None,
+        transforms: Mapping[Any, Transform] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
         self.parent = parent

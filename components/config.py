@@ -577,7 +577,7 @@ class DeploymentConfig(Section):
 
 def _split_cross_field(lines: list[str]) -> list[str]:
     """Cross-field rules report several problems in one error; give each its own line."""
-    out = []
+    out: list[str] = []
     for line in lines:
         head, _, rest = line.partition(": ")
         if head == CONFIG_KEY and "\n" in rest:

@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
@@ -228,7 +227,8 @@ class PlanMocks(pulumi_mocks.Mocks):
         return mock_outputs.resource_id(args.typ, args.name, outputs), outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        region = args.args.get("region") if isinstance(args.args.get("region"), str) else self.region_for(args.provider)
+        given = args.args.get("region")
+        region = given if isinstance(given, str) else self.region_for(args.provider)
         return mock_outputs.invoke_result(args.token, _unwrap_secrets(args.args), region)
 
 
@@ -243,7 +243,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_outputs: dict[str, Any] = {}
         self.stack_urn: str | None = None
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == STACK_TYPE:
             self.stack_urn = response.urn
@@ -283,7 +283,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.by_urn[resource.urn] = resource
         return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         secret_paths: list[str] = []
         outputs = _plain(rpc.deserialize_properties(request.outputs, keep_unknowns=True), "", secret_paths)
         if request.urn == self.stack_urn:
@@ -364,7 +364,7 @@ def synthesize(
     def target() -> None:
         try:
             result["plan"] = _run_isolated(program, project, stack, config, secret_keys, default_region)
-        except BaseException as error:  # noqa: BLE001 - re-raised on the caller's thread
+        except BaseException as error:
             result["error"] = error
 
     thread = threading.Thread(target=target, name=f"agent-infra-plan-{stack}")

@@ -59,8 +59,8 @@ class _Facade(pulumi.ComponentResource):
             config = config.model_copy(update={"topology": self.topology})
             config = load_deployment(config.model_dump())  # re-run the cross-field rules
         super().__init__(f"agent-infra:topology:{type(self).__name__}", name, None, opts)
-        impl_cls = implementation(config.cloud, self.topology)
-        self.impl = impl_cls(name, config, pulumi.ResourceOptions(parent=self))  # type: ignore[call-arg]
+        impl_cls: Any = implementation(config.cloud, self.topology)
+        self.impl = impl_cls(name, config, pulumi.ResourceOptions(parent=self))
         self.outputs = dict(self.impl.outputs)  # type: ignore[attr-defined]
         self.endpoint = self.outputs["endpoint"]
         self.register_outputs(self.outputs)

@@ -1,0 +1,146 @@
+"""App secrets in Secrets Manager under a customer-managed KMS key, handed to the app by ARN."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from pydantic import Field, model_validator
+
+from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from components.aws.iam import Grant
+
+
+class SecretsArgs(ComponentArgs):
+    """Secrets Manager secrets for the app, encrypted with one KMS key that rotates yearly.
+
+    Cost: $1/month for the KMS key, $0.40/month per secret, $0.05 per 10,000 API calls.
+
+    ```python
+    Secrets("app", {"values": {"AGENT_LLM_API_KEY": pulumi.Config().require_secret("llmApiKey")}})
+    ```
+    """
+
+    values: dict[str, str | pulumi.Output[str]] = {}
+    """Env var name -> secret value to copy into Secrets Manager, normally
+    `pulumi.Config().require_secret(key)` from `pulumi config set --secret`. The value is stored
+    as a Pulumi secret (encrypted in state) and never reaches the app as a plain env value."""
+    existing_arns: dict[str, str] = {}
+    """Env var name -> an existing Secrets Manager ARN to reference as is (nothing is created)."""
+    rotation_lambda_arns: dict[str, str | pulumi.Output[str]] = {}
+    """Rotation-function hook: env var name -> ARN of a rotation Lambda. AWS cannot rotate a
+    third-party API key, so by default nothing rotates it and the age alarm watches it instead."""
+    rotation_days: int = Field(30, ge=1, le=365)
+    """Days between rotations for secrets with a rotation function."""
+    max_age_days: int = Field(90, ge=1, le=365)
+    """Age alarm: a secret not rotated within this many days turns the AWS Config rule
+    `secretsmanager-secret-periodic-rotation` non-compliant, which notifies `alarm_topic_arn`."""
+    age_alarm: bool = True
+    """Create the AWS Config rule and its notification. Needs an AWS Config recorder in the
+    account and region (most landing zones have one). Cost: $0.001 per rule evaluation."""
+    alarm_topic_arn: str | pulumi.Output[str] | None = None
+    """SNS topic for the age alarm. None: the Config rule still records compliance, unnotified."""
+    recovery_window_days: int = Field(7, ge=0, le=30)
+    """Days a deleted secret can be restored. 0 deletes immediately (dev stacks only)."""
+    kms_key_arn: str | pulumi.Output[str] | None = None
+    """Use this KMS key instead of creating one."""
+    tags: dict[str, str] = {}
+    """Tags on every taggable child."""
+    transforms: Mapping[str, Transform] = {}
+    """Escape hatch per child role (`key`, `alias`, `secret`, `version`, `rotation`, `age_rule`,
+    `age_event`, `age_target`): a dict merged into its args, or fn(args, opts)."""
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SecretsArgs:
+        both = sorted(set(self.values) & set(self.existing_arns))
+        if both:
+            raise ValueError(f"{', '.join(both)}: set either values or existing_arns, not both")
+        unknown = sorted(set(self.rotation_lambda_arns) - set(self.values))
+        if unknown:
+            raise ValueError(f"rotation_lambda_arns: {', '.join(unknown)} not in values")
+        return self
+
+
+def _slug(env_name: str) -> str:
+    """`AGENT_LLM_API_KEY` -> `llm-api-key` (child and physical names)."""
+    return env_name.lower().removeprefix("agent_").replace("_", "-")
+
+
+class Secrets(pulumi.ComponentResource):
+    """A KMS key and one Secrets Manager secret per app secret; `arns` is what ECS `secrets` use."""
+
+    arns: dict[str, pulumi.Output[str]]
+    """Env var name -> secret ARN (ECS `secrets[].valueFrom`, or `<NAME>_SECRET_ARN` for Lambda)."""
+    kms_key_arn: pulumi.Output[str]
+    """The key the secrets are encrypted with; readers need `kms:Decrypt` on it."""
+
+    def __init__(self, name: str, args: SecretsArgs | Mapping[str, Any] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        args = resolve_args(SecretsArgs, args, name)
+        super().__init__("agent-infra:aws:Secrets", name, None, opts)
+        child = ChildFactory(self, args.transforms, args.tags)
+        self.key: aws.kms.Key | None = None
+        if args.kms_key_arn is None:
+            self.key = child("key", aws.kms.Key, name, description=f"agent-infra secrets ({name})",
+                             enable_key_rotation=True, rotation_period_in_days=365,
+                             deletion_window_in_days=30)
+            child("alias", aws.kms.Alias, f"{name}-alias",
+                  name=f"alias/{physical_name(name, 200)}", target_key_id=self.key.key_id)
+            self.kms_key_arn = self.key.arn
+        else:
+            self.kms_key_arn = pulumi.Output.from_input(args.kms_key_arn)
+
+        self.secrets: dict[str, aws.secretsmanager.Secret] = {}
+        self.arns = {env: pulumi.Output.from_input(arn) for env, arn in args.existing_arns.items()}
+        for env, value in sorted(args.values.items()):
+            slug = _slug(env)
+            secret = child("secret", aws.secretsmanager.Secret, f"{name}-{slug}",
+                           name=physical_name(slug, 256, "/"),
+                           description=f"{env} for the agent app",
+                           kms_key_id=self.kms_key_arn,
+                           recovery_window_in_days=args.recovery_window_days)
+            child("version", aws.secretsmanager.SecretVersion, f"{name}-{slug}-version",
+                  secret_id=secret.id, secret_string=pulumi.Output.secret(value))
+            rotation_arn = args.rotation_lambda_arns.get(env)
+            if rotation_arn is not None:
+                child("rotation", aws.secretsmanager.SecretRotation, f"{name}-{slug}-rotation",
+                      secret_id=secret.id, rotation_lambda_arn=rotation_arn,
+                      rotation_rules={"automatically_after_days": args.rotation_days})
+            self.secrets[env] = secret
+            self.arns[env] = secret.arn
+
+        if args.age_alarm and self.secrets:
+            self._age_alarm(name, args, child)
+        self.register_outputs({"arns": self.arns, "kms_key_arn": self.kms_key_arn})
+
+    def _age_alarm(self, name: str, args: SecretsArgs, child: ChildFactory) -> None:
+        rule_name = physical_name(f"{name}-secret-age", 128)
+        self.age_rule = child(
+            "age_rule", aws.cfg.Rule, f"{name}-age",
+            name=rule_name,
+            description=f"Secrets of {name} rotated within {args.max_age_days} days",
+            source={"owner": "AWS", "source_identifier": "SECRETSMANAGER_SECRET_PERIODIC_ROTATION"},
+            input_parameters=json.dumps({"maxDaysSinceRotation": str(args.max_age_days)}),
+            scope={"compliance_resource_types": ["AWS::SecretsManager::Secret"]})
+        if args.alarm_topic_arn is None:
+            return
+        event = child(
+            "age_event", aws.cloudwatch.EventRule, f"{name}-age-event",
+            description=f"Secret of {name} older than {args.max_age_days} days",
+            event_pattern=json.dumps({
+                "source": ["aws.config"], "detail-type": ["Config Rules Compliance Change"],
+                "detail": {"configRuleName": [rule_name],
+                           "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]}}}))
+        child("age_target", aws.cloudwatch.EventTarget, f"{name}-age-target",
+              rule=event.name, arn=args.alarm_topic_arn)
+
+    def grant_read(self) -> list[Grant]:
+        """What a reader (ECS execution role, Lambda role) needs: these secrets and the key only."""
+        if not self.arns:
+            return []
+        return [Grant(("secretsmanager:GetSecretValue",), tuple(self.arns[k] for k in sorted(self.arns)),
+                      "ReadAppSecrets"),
+                Grant(("kms:Decrypt",), (self.kms_key_arn,), "DecryptAppSecrets")]
