@@ -1,0 +1,71 @@
+"""StateStore contract: in-process and Redis (real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agent_app.adapters.state.memory import MemoryState
+from agent_app.adapters.state.redis import RedisState
+from agent_app.core.models import Chunk
+from agent_app.core.ports import StateStore
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
+    if request.param == "memory":
+        yield MemoryState(heartbeat_seconds=0.2)
+        return
+    server = request.getfixturevalue("redis_server")
+    s = RedisState.from_url(server.url, prefix=f"t{uuid.uuid4().hex[:6]}", heartbeat_seconds=0.2)
+    yield s
+    await s.close()
+
+
+async def test_session_state_round_trip(state: StateStore) -> None:
+    assert await state.get_session("s") is None
+    await state.put_session("s", {"history": [1]}, 60)
+    assert await state.get_session("s") == {"history": [1]}
+
+
+async def test_one_active_run_per_session(state: StateStore) -> None:
+    assert await state.acquire_run("s", "t1", 30)
+    assert await state.acquire_run("s", "t1", 30)  # re-entrant for a redelivered task
+    assert not await state.acquire_run("s", "t2", 30)
+    assert await state.active_run("s") == "t1"
+    await state.request_interrupt("s")
+    assert await state.interrupted("s", "t1")
+    await state.release_run("s", "t1")
+    assert await state.acquire_run("s", "t2", 30)
+
+
+async def test_events_resume_after_last_seen(state: StateStore) -> None:
+    ids = [await state.publish("s", Chunk(type="thinking", content=str(i))) for i in range(3)]
+    got: list[Chunk] = []
+    async for chunk in state.subscribe("s", ids[0]):
+        got.append(chunk)
+        if len(got) == 2:
+            break
+    assert [c.content for c in got] == ["1", "2"] and [c.id for c in got] == ids[1:]
+
+
+async def test_cursor_then_live_events_and_heartbeat(state: StateStore) -> None:
+    await state.publish("s2", Chunk(type="thinking", content="old"))
+    cursor = await state.cursor("s2")
+    seen: list[Chunk] = []
+
+    async def consume() -> None:
+        async for chunk in state.subscribe("s2", cursor):
+            seen.append(chunk)
+            if chunk.type == "result":
+                return
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0.5)  # idle: heartbeats
+    await state.publish("s2", Chunk(type="result", content="new"))
+    await asyncio.wait_for(consumer, 5)
+    types = [c.type for c in seen]
+    assert "heartbeat" in types and types[-1] == "result" and all(c.content != "old" for c in seen)

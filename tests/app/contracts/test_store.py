@@ -1,0 +1,53 @@
+"""TaskStore contract on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent_app.adapters.store.sql import SqlStore
+from agent_app.core.models import RunStatus, Task
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
+    else:
+        url = request.getfixturevalue("postgres_server").url
+    s = SqlStore(url)
+    await s.init()
+    await s.init()  # idempotent: schema created or migrated on every start
+    yield s
+    await s.close()
+
+
+async def test_result_is_recorded_once(store: SqlStore) -> None:
+    t = Task(id=f"task_{uuid.uuid4().hex}", session_id="s", message="m")
+    started = await store.start(t, "w1")
+    assert started is not None and started.status == RunStatus.running
+    assert await store.finish(t.id, RunStatus.success, "first", None, [{"type": "result"}]) is True
+    # the redelivered copy of the same task sees it finished and must not overwrite it
+    again = await store.start(t, "w2")
+    assert again is not None and again.status == RunStatus.success
+    assert await store.finish(t.id, RunStatus.success, "second", None, []) is False
+    got = await store.get(t.id)
+    assert got is not None and got.result == "first" and got.steps == [{"type": "result"}]
+
+
+async def test_callback_outbox(store: SqlStore) -> None:
+    task_id = f"task_{uuid.uuid4().hex}"
+    now = time.time()
+    await store.schedule_callback(task_id, "https://example.com/h", {"a": 1}, now)
+    await store.schedule_callback(task_id, "https://example.com/h", {"a": 1}, now)  # idempotent
+    due = [r for r in await store.due_callbacks(now + 1) if r["task_id"] == task_id]
+    assert len(due) == 1 and due[0]["id"] == f"msg_{task_id}"
+    assert await store.claim_callback(due[0]["id"], now + 60, due[0]["next_at"]) is True
+    assert await store.claim_callback(due[0]["id"], now + 60, due[0]["next_at"]) is False
+    await store.callback_attempted(due[0]["id"], delivered=True, give_up=False, next_at=None, last_error=None)
+    status = await store.callback_status(task_id)
+    assert status is not None and status["status"] == "delivered" and status["attempts"] == 1
