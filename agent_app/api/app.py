@@ -254,7 +254,11 @@ def create_app(
         try:
             principal = principal_of(websocket)
         except HTTPException as exc:
-            await websocket.close(code=4401 if exc.status_code == 401 else 4403, reason=str(exc.detail))
+            denial = JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
+            if "websocket.http.response" in websocket.scope.get("extensions", {}):
+                await websocket.send_denial_response(denial)
+            else:
+                await websocket.close(code=4000 + exc.status_code, reason=str(exc.detail))
             return
         await websocket.accept()
         state = container.state

@@ -64,9 +64,23 @@ class RedisProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_port(self.port)
@@ -105,8 +119,10 @@ class PostgresProcess:
 def postgres_server() -> Iterator[PostgresProcess]:
     initdb = PG_BIN / "initdb"
     if not initdb.exists():
-        pytest.fail(f"PostgreSQL server binaries not found in {PG_BIN}: apt-get install postgresql-15 "
-                    "(or set AGENT_TEST_PG_BIN)")
+        pytest.fail(
+            f"PostgreSQL server binaries not found in {PG_BIN}: apt-get install postgresql-15 "
+            "(or set AGENT_TEST_PG_BIN)"
+        )
     base = tempfile.mkdtemp(prefix="agent-pg-")
     data = os.path.join(base, "data")
     port = free_port()
@@ -118,18 +134,38 @@ def postgres_server() -> Iterator[PostgresProcess]:
             pytest.fail("running as root and no 'postgres' user to run initdb as; create one")
         os.chown(base, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_user, str(initdb), "-D", data, "-U", "agent", "--auth=trust", "-E", "UTF8"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    subprocess.run(
+        [*as_user, str(initdb), "-D", data, "-U", "agent", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     log = os.path.join(base, "log")
-    subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", data, "-l", log, "-w", "-o",
-                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
-                    "start"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            *as_user,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            data,
+            "-l",
+            log,
+            "-w",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         wait_port(port)
         yield PostgresProcess(port, base, f"postgresql+asyncpg://agent@127.0.0.1:{port}/postgres")
     finally:
-        subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        subprocess.run(
+            [*as_user, str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -140,8 +176,9 @@ class ServerThread:
         import uvicorn
 
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-                                ws_ping_interval=None)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws_ping_interval=None
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -185,8 +222,9 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
             body = self.rfile.read(length)
-            rec.received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body,
-                                 "json": json.loads(body)})
+            rec.received.append(
+                {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "json": json.loads(body)}
+            )
             status = rec.statuses.pop(0) if rec.statuses else 200
             self.send_response(status)
             self.send_header("content-length", "0")

@@ -22,8 +22,9 @@ async def queue(request: pytest.FixtureRequest) -> AsyncIterator[TaskQueue]:
         yield MemoryQueue(max_attempts=2)
         return
     server = request.getfixturevalue("redis_server")
-    q = RedisStreamsQueue.from_url(server.url, stream=f"t:{uuid.uuid4().hex[:8]}", claim_timeout_seconds=LEASE,
-                                   max_attempts=2)
+    q = RedisStreamsQueue.from_url(
+        server.url, stream=f"t:{uuid.uuid4().hex[:8]}", claim_timeout_seconds=LEASE, max_attempts=2
+    )
     yield q
     await q.close()
 
