@@ -79,8 +79,8 @@ def worker_cmd(
     log_level: str = "info",
 ) -> None:
     """Run a standalone queue worker (SIGTERM: finish or hand back in-flight tasks, then exit)."""
-    from agent_app.worker import Worker
     from agent_app.wiring import build
+    from agent_app.worker import Worker
 
     _logging(log_level)
     overrides = {"worker_concurrency": concurrency} if concurrency else {}
