@@ -122,6 +122,9 @@ def schema(
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
+app.add_typer(__import__("policies.cli").cli.app, name="policy")  # owned by policies/cli.py
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
