@@ -1,0 +1,112 @@
+"""`Redis`: the queue (Redis Streams) and session state, as a one-pod StatefulSet with auth and AOF."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import Field
+
+from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from components.kubernetes._common import (
+    container_security_context,
+    labels,
+    metadata,
+    pod_security_context,
+    scratch_volume,
+    selector,
+    str_transforms,
+)
+
+REDIS_IMAGE = "redis:7.4.2-alpine"
+REDIS_UID = 999
+"""The `redis` user of the official image."""
+REDIS_PORT = 6379
+
+
+class RedisArgs(ComponentArgs):
+    """Redis 7 with a password, append-only persistence on a PVC and `noeviction` (a queue must
+    never silently drop tasks). Cost: the PVC (`storage_gb`) plus 100m CPU / 256Mi reserved."""
+
+    namespace: str | pulumi.Output[str]
+    """Namespace to run in."""
+    instance: str
+    """`app.kubernetes.io/instance` label (the topology's name)."""
+    password_secret: str
+    """Secret holding the password (clients authenticate with it; KEDA reads it too)."""
+    password_key: str
+    """Key in `password_secret`."""
+    image: str = REDIS_IMAGE
+    """Pinned Redis image (Streams with consumer groups need 5+, lag counts 7+)."""
+    storage_gb: int = Field(5, ge=1, le=1_000)
+    """PVC size for the AOF and snapshots."""
+    storage_class: str | None = None
+    """StorageClass. None: the cluster default."""
+    memory_limit_mb: int = Field(512, ge=128, le=65_536)
+    """Memory limit; `maxmemory` is set to 80% of it so Redis refuses writes before the OOM killer acts."""
+    labels: dict[str, str] = {}
+    """Labels on every object."""
+    transforms: Mapping[Literal["service", "statefulset"], Transform] = {}
+    """Escape hatch: a dict merged into a child's args, or fn(args, opts)."""
+
+
+class Redis(pulumi.ComponentResource):
+    """StatefulSet + headless Service, both named like the component."""
+
+    host: str
+    """In-cluster DNS name, without the namespace suffix (resolves within the namespace)."""
+    port: int
+    """6379."""
+    selector: dict[str, str]
+    """Labels of the Redis pod (for NetworkPolicies)."""
+
+    def __init__(self, name: str, args: RedisArgs | Mapping[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        args = resolve_args(RedisArgs, args, "redis")
+        super().__init__("agent-infra:kubernetes:Redis", name, None, opts)
+        child = ChildFactory(self, str_transforms(args.transforms))
+        self.selector = selector(args.instance, "redis")
+        pod_labels = labels(args.labels, args.instance, "redis")
+        self.service = child("service", k8s.core.v1.Service, name, metadata=metadata(name, args.namespace, pod_labels),
+                             spec={"clusterIP": "None", "selector": self.selector,
+                                   "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}]})
+        ping = ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 ping | grep -q PONG']
+        maxmemory = args.memory_limit_mb * 8 // 10
+        container = {
+            "name": "redis",
+            "image": args.image,
+            "command": ["redis-server"],
+            "args": ["--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes", "--appendfsync", "everysec",
+                     "--dir", "/data", "--maxmemory", f"{maxmemory}mb", "--maxmemory-policy", "noeviction",
+                     "--protected-mode", "no"],
+            "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {
+                "name": args.password_secret, "key": args.password_key}}}],
+            "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                          "limits": {"cpu": "500m", "memory": f"{args.memory_limit_mb}Mi"}},
+            "securityContext": container_security_context(REDIS_UID),
+            "startupProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 5, "failureThreshold": 24},
+            "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 15, "failureThreshold": 4},
+            "readinessProbe": {"exec": {"command": ping}, "periodSeconds": 10, "timeoutSeconds": 3,
+                               "failureThreshold": 3},
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+        }
+        claim: dict[str, Any] = {"metadata": {"name": "data", "labels": pod_labels},
+                                 "spec": {"accessModes": ["ReadWriteOnce"],
+                                          "resources": {"requests": {"storage": f"{args.storage_gb}Gi"}}}}
+        if args.storage_class:
+            claim["spec"]["storageClassName"] = args.storage_class
+        self.statefulset = child(
+            "statefulset", k8s.apps.v1.StatefulSet, name, metadata=metadata(name, args.namespace, pod_labels),
+            spec={"serviceName": name, "replicas": 1, "selector": {"matchLabels": self.selector},
+                  "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                  "template": {"metadata": {"labels": pod_labels}, "spec": {
+                      "automountServiceAccountToken": False, "enableServiceLinks": False,
+                      "securityContext": pod_security_context(REDIS_UID, fs_group=REDIS_UID),
+                      "terminationGracePeriodSeconds": 30,
+                      "containers": [container], "volumes": [scratch_volume("tmp", 64)]}},
+                  "volumeClaimTemplates": [claim]})
+        self.host, self.port = name, REDIS_PORT
+        self.register_outputs({"host": name, "port": REDIS_PORT})

@@ -1,0 +1,51 @@
+"""`Service`: the stable in-cluster address of the API pods."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pydantic import Field
+
+from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from components.kubernetes._common import metadata, str_transforms
+
+
+class ServiceArgs(ComponentArgs):
+    """A ClusterIP Service (never a LoadBalancer: the Ingress is the one public entry). Cost: none."""
+
+    namespace: str | pulumi.Output[str]
+    """Namespace to create it in."""
+    selector: dict[str, str]
+    """Pod labels to route to."""
+    port: int = Field(80, ge=1, le=65_535)
+    """Service port the Ingress targets."""
+    target_port: str | int = "http"
+    """Container port (name or number)."""
+    labels: dict[str, str] = {}
+    """Labels on the Service."""
+    transforms: Mapping[Literal["service"], Transform] = {}
+    """Escape hatch: a dict merged into the Service args, or fn(args, opts)."""
+
+
+class Service(pulumi.ComponentResource):
+    """ClusterIP Service named like the component."""
+
+    name: str
+    """Service name (DNS: `<name>.<namespace>.svc`)."""
+    port: int
+    """Service port."""
+
+    def __init__(self, name: str, args: ServiceArgs | Mapping[str, Any],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        args = resolve_args(ServiceArgs, args, "service")
+        super().__init__("agent-infra:kubernetes:Service", name, None, opts)
+        child = ChildFactory(self, str_transforms(args.transforms))
+        self.service = child("service", k8s.core.v1.Service, name, metadata=metadata(name, args.namespace, args.labels),
+                             spec={"type": "ClusterIP", "selector": dict(args.selector),
+                                   "ports": [{"name": "http", "port": args.port, "targetPort": args.target_port,
+                                              "protocol": "TCP"}]})
+        self.name, self.port = name, args.port
+        self.register_outputs({"name": name, "port": args.port})
