@@ -297,6 +297,12 @@ def invoke_result(token: str, args: dict[str, Any], region: str) -> dict[str, An
         return {"id": "vpc-0offline", "cidrBlock": "172.31.0.0/16", "arn": _aws_arn("ec2", region, "vpc/vpc-0offline")}
     if token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
         return {"id": "pl-0offline", "name": args.get("name", "")}
+    if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+        registry = args.get("registryId") or ACCOUNT_ID
+        return {"userName": "AWS", "password": "offline-ecr-token", "authorizationToken": "QVdTOm9mZmxpbmU=",
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.{region}.amazonaws.com", "id": region}
+    if token == "aws:secretsmanager/getRandomPassword:getRandomPassword":
+        return {"randomPassword": "offline" + short_hash(json.dumps(args, sort_keys=True), 32), "id": "offline"}
     if token == "gcp:organizations/getProject:getProject":
         return {"projectId": args.get("projectId") or GCP_PROJECT, "number": "123456789012",
                 "name": args.get("projectId") or GCP_PROJECT, "id": f"projects/{GCP_PROJECT}"}

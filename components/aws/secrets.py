@@ -112,8 +112,12 @@ class Secrets(pulumi.ComponentResource):
             self.secrets[env] = secret
             self.arns[env] = secret.arn
 
+        self._name, self._args, self._child = name, args, child
+        self.age_rule: aws.cfg.Rule | None = None
         if args.age_alarm and self.secrets:
             self._age_alarm(name, args, child)
+            if args.alarm_topic_arn is not None:
+                self.notify_age(args.alarm_topic_arn)
         self.register_outputs({"arns": self.arns, "kms_key_arn": self.kms_key_arn})
 
     def _age_alarm(self, name: str, args: SecretsArgs, child: ChildFactory) -> None:
@@ -125,17 +129,22 @@ class Secrets(pulumi.ComponentResource):
             source={"owner": "AWS", "source_identifier": "SECRETSMANAGER_SECRET_PERIODIC_ROTATION"},
             input_parameters=json.dumps({"maxDaysSinceRotation": str(args.max_age_days)}),
             scope={"compliance_resource_types": ["AWS::SecretsManager::Secret"]})
-        if args.alarm_topic_arn is None:
+
+    def notify_age(self, topic_arn: str | pulumi.Output[str]) -> None:
+        """Send the age rule's NON_COMPLIANT changes to `topic_arn` (when the topic is created after
+        the secrets, as in the topologies). No-op without an age rule."""
+        if self.age_rule is None:
             return
+        name, args, child = self._name, self._args, self._child
+        rule_name = self.age_rule.name
         event = child(
             "age_event", aws.cloudwatch.EventRule, f"{name}-age-event",
             description=f"Secret of {name} older than {args.max_age_days} days",
-            event_pattern=json.dumps({
+            event_pattern=rule_name.apply(lambda rule_name: json.dumps({
                 "source": ["aws.config"], "detail-type": ["Config Rules Compliance Change"],
                 "detail": {"configRuleName": [rule_name],
-                           "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]}}}))
-        child("age_target", aws.cloudwatch.EventTarget, f"{name}-age-target",
-              rule=event.name, arn=args.alarm_topic_arn)
+                           "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]}}})))
+        child("age_target", aws.cloudwatch.EventTarget, f"{name}-age-target", rule=event.name, arn=topic_arn)
 
     def grant_read(self) -> list[Grant]:
         """What a reader (ECS execution role, Lambda role) needs: these secrets and the key only."""

@@ -1,0 +1,269 @@
+"""The AWS container topology: ALB (+WAF) -> Fargate API service; SQS (+DLQ) -> Fargate workers
+scaled on backlog per task; session state in Redis (or DynamoDB); secrets, alarms, budget, backups.
+
+`HybridAgent` (hybrid_agent.py) is this plus Aurora PostgreSQL (pgvector) or OpenSearch vectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.app_env import app_environment
+from components.aws.backup import Backup
+from components.aws.budget import Budget
+from components.aws.cluster import Cluster
+from components.aws.database import Database
+from components.aws.fargate_service import FargateService
+from components.aws.iam import Grant
+from components.aws.image import EcrImage
+from components.aws.load_balancer import LoadBalancer
+from components.aws.network import DEFAULT_INTERFACE_ENDPOINTS, Network
+from components.aws.observability import Observability
+from components.aws.queue import Queue
+from components.aws.redis import Redis
+from components.aws.secrets import Secrets
+from components.aws.session_table import SessionTable
+from components.aws.vector_collection import VectorCollection
+from components.aws.web_acl import WebAcl
+from components.config import AwsOptions, DeploymentConfig
+from components.errors import ConfigError
+
+API_COMMAND = ["agent-app", "serve"]
+WORKER_COMMAND = ["agent-app", "worker"]
+
+
+def app_secrets(config: DeploymentConfig) -> tuple[dict[str, Any], dict[str, str]]:
+    """`app.secrets` -> (values read from Pulumi config secrets, existing Secrets Manager ARNs)."""
+    values: dict[str, Any] = {}
+    arns: dict[str, str] = {}
+    project_config = pulumi.Config()
+    for env, ref in config.app.secrets.items():
+        if ref.config:
+            value = project_config.get_secret(ref.config)
+            if value is None:
+                raise ConfigError(f"deployment.app.secrets.{env}: config key {ref.config!r} is not set; run "
+                                  f"`pulumi config set --secret {ref.config} <value>`")
+            values[env] = value
+        elif ref.arn:
+            arns[env] = ref.arn
+        else:
+            raise ConfigError(f"deployment.app.secrets.{env}: on AWS use {{config: KEY}} or {{arn: ...}}, not "
+                              f"{'gcp_secret' if ref.gcp_secret else 'kubernetes_secret'}")
+    return values, arns
+
+
+class ContainerAgent(pulumi.ComponentResource):
+    """ECS Fargate API behind an ALB with WAF, queue workers, Redis state and the cross-cutting blocks.
+
+    Children stay public (`network`, `queue`, `image`, `cluster`, `load_balancer`, `api`, `worker`,
+    `redis`, `secrets`, `observability`, `budget`...) so a program can extend without forking.
+    """
+
+    type_token = "agent-infra:aws:ContainerAgent"
+    hybrid = False
+
+    outputs: dict[str, pulumi.Output[Any]]
+    """endpoint, queue_url, dlq_url, redis_endpoint / state_table, database_endpoint (hybrid),
+    dashboard_url, alarm_topic_arn, cluster_name, image."""
+
+    def __init__(self, name: str, config: DeploymentConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        aws_options = config.aws or AwsOptions()
+        secret_values, secret_arns = app_secrets(config)  # validate before anything is registered
+        super().__init__(self.type_token, name, None, opts)
+        prod = config.is_production
+        tags = config.all_tags(pulumi.get_project(), pulumi.get_stack())
+        here = pulumi.ResourceOptions(parent=self)
+        retention = config.observability.log_retention_days
+        self.database: Database | None = None
+        self.vectors: VectorCollection | None = None
+        self.redis: Redis | None = None
+        self.table: SessionTable | None = None
+
+        self.network = Network(f"{name}-network", {
+            "cidr_block": aws_options.vpc_cidr, "availability_zones": aws_options.availability_zones,
+            "nat_gateways": "per_az" if prod else "single",
+            "interface_endpoints": list(DEFAULT_INTERFACE_ENDPOINTS) if prod and aws_options.vpc_endpoints else [],
+            "gateway_endpoints": ["s3", "dynamodb"] if aws_options.vpc_endpoints else [],
+            "flow_log_retention_days": retention, "flow_log_traffic": "ALL" if prod else "REJECT",
+            "tags": tags}, here)
+        vpc_id, private = self.network.vpc_id, self.network.private_subnet_ids
+
+        self.secrets = Secrets(f"{name}-secrets", {
+            "values": secret_values, "existing_arns": secret_arns,
+            "recovery_window_days": 7 if prod else 0, "tags": tags}, here)
+        self.queue = Queue(f"{name}-tasks", {
+            "visibility_timeout_seconds": config.visibility_timeout_seconds,
+            "max_receive_count": config.queue.max_receive_count,
+            "message_retention_seconds": config.queue.message_retention_seconds, "tags": tags}, here)
+        self.image = EcrImage(f"{name}-image", {
+            "image": config.app.image, "architecture": config.app.architecture, "force_delete": not prod,
+            "tags": tags}, here)
+        self.cluster = Cluster(f"{name}-cluster", {"container_insights": "enhanced" if prod else "enabled",
+                                                   "tags": tags}, here)
+        self.load_balancer = LoadBalancer(f"{name}-lb", {
+            "vpc_id": vpc_id, "public_subnet_ids": self.network.public_subnet_ids, "target_port": config.app.port,
+            "certificate_arn": aws_options.certificate_arn, "idle_timeout_seconds": config.timeouts.idle_seconds,
+            "deletion_protection": prod, "access_log_retention_days": 365 if prod else 30, "tags": tags}, here)
+        self.web_acl = None
+        if aws_options.waf:
+            self.web_acl = WebAcl(f"{name}-waf", {
+                "resource_arn": self.load_balancer.arn,
+                "rate_limit_per_5_minutes": max(10, config.rate_limits.requests_per_second * 300),
+                "tags": tags}, here)
+
+        # Session state.
+        state_backend = config.state_backend
+        endpoints: dict[str, Any] = {"queue_backend": "sqs", "queue_url": self.queue.url,
+                                     "queue_dlq_url": self.queue.dlq_url, "bind_host": "0.0.0.0",
+                                     "port": str(config.app.port)}
+        secrets: dict[str, Any] = dict(self.secrets.arns)
+        execution_grants: list[Grant] = [*self.secrets.grant_read(), *self.image.grant_pull()]
+        app_grants: list[Grant] = []
+        if state_backend == "redis":
+            self.redis = Redis(f"{name}-redis", {
+                "vpc_id": vpc_id, "subnet_ids": private, "node_type": config.state.redis_node_type,
+                "node_count": 2 if prod else 1, "multi_az": prod, "snapshot_retention_days": 7 if prod else 1,
+                "secret_recovery_window_days": 7 if prod else 0, "tags": tags}, here)
+            endpoints["state_backend"] = "redis"
+            secrets["AGENT_REDIS_URL"] = self.redis.url_secret_ref
+            execution_grants += self.redis.grant_read_secret()
+        elif state_backend == "dynamodb":
+            self.table = SessionTable(f"{name}-sessions", {"deletion_protection": config.deletion_protection,
+                                                           "tags": tags}, here)
+            endpoints.update(state_backend="dynamodb", state_table=self.table.name)
+            app_grants.append(self.table.grant_read_write())
+        else:
+            raise ConfigError(f"deployment.state.backend: {state_backend} is not available on AWS; use redis or dynamodb")
+
+        if config.database_enabled:
+            self.database = Database(f"{name}-db", {
+                "vpc_id": vpc_id, "subnet_ids": private, "min_capacity_acu": config.database.min_capacity_acu,
+                "max_capacity_acu": config.database.max_capacity_acu, "instance_count": 2 if prod else 1,
+                "backup_retention_days": config.database.backup_retention_days,
+                "deletion_protection": config.deletion_protection, "tags": tags}, here)
+            endpoints["database_url"] = self.database.url_without_password()
+            endpoints["database_secret_arn"] = self.database.secret_arn
+            # libpq and asyncpg read PGPASSWORD when the URL has none; rotation needs a task restart.
+            secrets["PGPASSWORD"] = self.database.secret_arn.apply(lambda arn: f"{arn}:password::")
+            execution_grants += self.database.grant_read_secret()
+        vector_backend = config.vectors.backend
+        if vector_backend == "pgvector" and self.database is not None:
+            endpoints["vector_backend"] = "pgvector"
+        elif vector_backend == "opensearch":
+            endpoints["vector_backend"] = "opensearch"
+        else:
+            endpoints["vector_backend"] = "memory"
+        if config.app.llm_provider == "bedrock":
+            app_grants.append(Grant(("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"), (
+                f"arn:aws:bedrock:*::foundation-model/{config.app.llm_model}",
+                aws.get_caller_identity_output().account_id.apply(
+                    lambda acct: f"arn:aws:bedrock:*:{acct}:inference-profile/{config.app.llm_model}")), "InvokeModel"))
+
+        common: dict[str, Any] = {
+            "cluster_name": self.cluster.name, "cluster_arn": self.cluster.arn, "image": self.image.image_ref,
+            "architecture": config.app.architecture, "cpu": config.app.cpu, "memory_mb": config.app.memory_mb,
+            "secrets": secrets, "execution_grants": execution_grants, "vpc_id": vpc_id, "subnet_ids": private,
+            "log_retention_days": retention, "tags": tags}
+        self._pre_services(name, config, tags, endpoints, app_grants)
+        env = app_environment(config, **endpoints)
+        schedules = {target: [{"name": s.name, "cron": s.cron, "timezone": s.timezone, "min_count": s.min_instances,
+                               "max_count": s.max_instances or (config.scaling.max_instances if target == "api"
+                                                                else config.scaling.worker_max_instances)}
+                              for s in config.scaling.schedules if s.target == target] for target in ("api", "worker")}
+        self.api = FargateService(f"{name}-api", {
+            **common, "command": API_COMMAND, "port": config.app.port, "environment": env,
+            "task_grants": [self.queue.grant_send(), *app_grants],
+            "target_group_arn": self.load_balancer.target_group_arn,
+            "request_count_resource_label": pulumi.Output.all(
+                self.load_balancer.arn_suffix, self.load_balancer.target_group_arn_suffix).apply(lambda a: f"{a[0]}/{a[1]}"),
+            "min_count": max(config.scaling.min_instances, 2 if prod else 1), "max_count": config.scaling.max_instances,
+            "cpu_target_percent": config.scaling.cpu_target_percent,
+            "requests_per_target": config.scaling.requests_per_target, "schedules": schedules["api"]}, here)
+        self.worker = FargateService(f"{name}-worker", {
+            **common, "command": WORKER_COMMAND, "environment": env,
+            "task_grants": [self.queue.grant_consume(), *app_grants],
+            "min_count": config.scaling.worker_min_instances, "max_count": config.scaling.worker_max_instances,
+            "queue_backlog": {"queue_name": self.queue.name, "jobs_per_task": config.scaling.jobs_per_worker},
+            "scale_in_protection": True, "capacity_provider": "FARGATE" if prod else "FARGATE_SPOT",
+            "schedules": schedules["worker"]}, here)
+
+        if self.vectors is not None:
+            self.vectors.allow_roles([self.api.task_role_arn, self.worker.task_role_arn])
+        # Exactly the flows the topology needs; nothing else reaches a task or a data store.
+        self._allow(name, "lb", self.load_balancer.security_group_id, "api", self.api.security_group_id, config.app.port)
+        for store, store_sg, port in self._stores():
+            for svc, svc_sg in (("api", self.api.security_group_id), ("worker", self.worker.security_group_id)):
+                self._allow(name, svc, svc_sg, store, store_sg, port)
+
+        emails = sorted(set(config.budget.emails) | set(config.observability.alarm_emails))
+        self.observability = Observability(f"{name}-observability", {
+            "emails": emails, "queues": [{"label": "tasks", "queue_name": self.queue.name,
+                                          "dlq_name": self.queue.dlq_name}],
+            "services": [{"label": "api", "cluster_name": self.cluster.name, "service_name": self.api.service_name},
+                         {"label": "worker", "cluster_name": self.cluster.name,
+                          "service_name": self.worker.service_name}],
+            "load_balancer": {"arn_suffix": self.load_balancer.arn_suffix,
+                              "target_group_arn_suffix": self.load_balancer.target_group_arn_suffix},
+            "redis_cluster_ids": self.redis.member_cluster_ids if self.redis else [],
+            "db_cluster_ids": [self.database.cluster_identifier] if self.database else [],
+            "queue_age_seconds": max(300, 2 * config.timeouts.run_seconds),
+            "p99_latency_seconds": float(config.timeouts.request_seconds), "tags": tags}, here)
+        self.secrets.notify_age(self.observability.topic_arn)
+        self.budget = Budget(f"{name}-budget", {
+            "monthly_limit_usd": config.budget.monthly_limit_usd,
+            "alert_thresholds_percent": config.budget.alert_thresholds_percent,
+            "forecast_threshold_percent": config.budget.forecast_threshold_percent,
+            "emails": config.budget.emails, "topic_arn": self.observability.topic_arn,
+            "cost_filter_tags": {"stack": pulumi.get_stack()}, "tags": tags}, here)
+        backed_up = [r for r in (self.database.cluster_arn if self.database else None,
+                                 self.table.arn if self.table else None) if r is not None]
+        self.backup = None
+        if backed_up:
+            self.backup = Backup(f"{name}-backup", {
+                "resource_arns": backed_up, "retention_days": config.backup.retention_days,
+                "schedule": config.backup.schedule, "vault_lock": prod,
+                "alarm_topic_arn": self.observability.topic_arn, "tags": tags}, here)
+
+        self.outputs = {
+            "endpoint": self.load_balancer.endpoint, "queue_url": self.queue.url, "dlq_url": self.queue.dlq_url,
+            "cluster_name": self.cluster.name, "image": self.image.image_ref,
+            "alarm_topic_arn": self.observability.topic_arn}
+        if self.observability.dashboard_url is not None:
+            self.outputs["dashboard_url"] = self.observability.dashboard_url
+        if self.redis is not None:
+            self.outputs["redis_endpoint"] = self.redis.primary_endpoint
+        if self.table is not None:
+            self.outputs["state_table"] = self.table.name
+        if self.database is not None:
+            self.outputs["database_endpoint"] = self.database.endpoint
+        if self.vectors is not None:
+            self.outputs["vector_endpoint"] = self.vectors.endpoint
+        self.register_outputs(self.outputs)
+
+    def _pre_services(self, name: str, config: DeploymentConfig, tags: dict[str, str],
+                      endpoints: dict[str, Any], app_grants: list[Grant]) -> None:
+        """Hook for HybridAgent: blocks the services depend on (the vector collection)."""
+
+    def _stores(self) -> list[tuple[str, pulumi.Output[str], int]]:
+        stores = []
+        if self.redis is not None:
+            stores.append(("redis", self.redis.security_group_id, self.redis.port))
+        if self.database is not None:
+            stores.append(("db", self.database.security_group_id, self.database.port))
+        if self.vectors is not None:
+            stores.append(("vectors", self.vectors.security_group_id, 443))
+        return stores
+
+    def _allow(self, name: str, src: str, src_sg: pulumi.Output[str], dst: str, dst_sg: pulumi.Output[str],
+               port: int) -> None:
+        here = pulumi.ResourceOptions(parent=self)
+        aws.vpc.SecurityGroupIngressRule(f"{name}-{src}-to-{dst}", security_group_id=dst_sg,
+                                         referenced_security_group_id=src_sg, ip_protocol="tcp", from_port=port,
+                                         to_port=port, description=f"{src} -> {dst}", opts=here)
+        aws.vpc.SecurityGroupEgressRule(f"{name}-{src}-to-{dst}", security_group_id=src_sg,
+                                        referenced_security_group_id=dst_sg, ip_protocol="tcp", from_port=port,
+                                        to_port=port, description=f"{src} -> {dst}", opts=here)
+
