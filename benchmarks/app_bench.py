@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,7 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 
 
-BARE_APP = '''
+BARE_APP = """
 import os, redis.asyncio as r
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
@@ -67,7 +66,7 @@ class Body(BaseModel):
 async def hook(body: Body):
     task_id = await client.xadd("bench:bare", {"task": body.model_dump_json()})
     return {"task_id": task_id.decode()}
-'''
+"""
 
 
 async def load(url: str, n: int, concurrency: int = 32) -> tuple[float, list[float]]:
@@ -91,21 +90,34 @@ async def load(url: str, n: int, concurrency: int = 32) -> tuple[float, list[flo
 def bench_accept(redis_url: str, n: int, tmp: str) -> None:
     rows = []
     port = free_port()
-    env = ENV_BASE | {"AGENT_QUEUE_BACKEND": "redis", "AGENT_STATE_BACKEND": "redis", "AGENT_REDIS_URL": redis_url,
-                      "AGENT_API_KEYS": "bench", "AGENT_RATE_LIMIT_PER_MINUTE": "0",
-                      "AGENT_QUEUE_STREAM": f"bench:{uuid.uuid4().hex[:6]}",
-                      "AGENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/accept.db"}
-    ours = subprocess.Popen([sys.executable, "-m", "agent_app.cli", "serve", "--no-worker", "--port", str(port),
-                             "--log-level", "warning"], env=env, stderr=subprocess.DEVNULL)
+    env = ENV_BASE | {
+        "AGENT_QUEUE_BACKEND": "redis",
+        "AGENT_STATE_BACKEND": "redis",
+        "AGENT_REDIS_URL": redis_url,
+        "AGENT_API_KEYS": "bench",
+        "AGENT_RATE_LIMIT_PER_MINUTE": "0",
+        "AGENT_QUEUE_STREAM": f"bench:{uuid.uuid4().hex[:6]}",
+        "AGENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/accept.db",
+    }
+    ours = subprocess.Popen(
+        [sys.executable, "-m", "agent_app.cli", "serve", "--no-worker", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
     Path(tmp, "bare_app.py").write_text(BARE_APP)
     bport = free_port()
-    bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bport), "--log-level",
-                             "warning"], env=ENV_BASE | {"BENCH_REDIS_URL": redis_url}, cwd=tmp)
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bport), "--log-level", "warning"],
+        env=ENV_BASE | {"BENCH_REDIS_URL": redis_url},
+        cwd=tmp,
+    )
     try:
         wait_port(port)
         wait_port(bport)
-        for name, url in (("bare FastAPI + XADD", f"http://127.0.0.1:{bport}/webhook"),
-                          ("agent_app /webhook", f"http://127.0.0.1:{port}/webhook")):
+        for name, url in (
+            ("bare FastAPI + XADD", f"http://127.0.0.1:{bport}/webhook"),
+            ("agent_app /webhook", f"http://127.0.0.1:{port}/webhook"),
+        ):
             asyncio.run(load(url, 200))  # warm up
             rate, lat = asyncio.run(load(url, n))
             rows.append((name, rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000))
@@ -113,12 +125,14 @@ def bench_accept(redis_url: str, n: int, tmp: str) -> None:
         for p in (ours, bare):
             p.terminate()
             p.wait(10)
-    print("\n(a) webhook accept, %d requests, 32 connections" % n)
+    print(f"\n(a) webhook accept, {n} requests, 32 connections")
     print(f"{'':24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, rate, p50, p99 in rows:
         print(f"{name:24}{rate:>10.0f}{p50:>10.1f}{p99:>10.1f}")
-    print(f"ratio: accept {rows[1][1] / rows[0][1]:.2f}x bare (aim >= 0.75), p99 {rows[1][3] / rows[0][3]:.2f}x "
-          "(aim <= 1.5)")
+    print(
+        f"ratio: accept {rows[1][1] / rows[0][1]:.2f}x bare (aim >= 0.75), p99 {rows[1][3] / rows[0][3]:.2f}x "
+        "(aim <= 1.5)"
+    )
 
 
 async def _submit_ours(settings_env: dict[str, str], n: int, think_ms: int = 0) -> tuple[list[str], object]:
@@ -126,8 +140,9 @@ async def _submit_ours(settings_env: dict[str, str], n: int, think_ms: int = 0) 
     from agent_app.settings import Settings
     from agent_app.wiring import build
 
-    c = build(Settings(**{k.removeprefix("AGENT_").lower(): v for k, v in settings_env.items()
-                          if k.startswith("AGENT_")}))
+    c = build(
+        Settings(**{k.removeprefix("AGENT_").lower(): v for k, v in settings_env.items() if k.startswith("AGENT_")})
+    )
     await c.start()
     ids = []
     for i in range(n):
@@ -137,15 +152,21 @@ async def _submit_ours(settings_env: dict[str, str], n: int, think_ms: int = 0) 
 
 
 async def _wait_done(c: object, ids: list[str], timeout: float) -> list[tuple[float, float, int]]:
-    from agent_app.adapters.store.sql import tasks
     import sqlalchemy as sa
+
+    from agent_app.adapters.store.sql import tasks
 
     store = c.store  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout
     while True:
         async with store.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(tasks.c.id, tasks.c.created_at, tasks.c.updated_at, tasks.c.runs,
-                                                 tasks.c.status).where(tasks.c.status == "success"))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(tasks.c.id, tasks.c.created_at, tasks.c.updated_at, tasks.c.runs, tasks.c.status).where(
+                        tasks.c.status == "success"
+                    )
+                )
+            ).all()
         done = {r[0]: (r[1], r[2], r[3]) for r in rows if r[0] in set(ids)}
         if len(done) == len(ids) or time.monotonic() > deadline:
             return list(done.values())
@@ -153,9 +174,18 @@ async def _wait_done(c: object, ids: list[str], timeout: float) -> list[tuple[fl
 
 
 def ours_env(redis_url: str, tmp: str, **extra: str) -> dict[str, str]:
-    return ENV_BASE | {"AGENT_QUEUE_BACKEND": "redis", "AGENT_STATE_BACKEND": "redis", "AGENT_REDIS_URL": redis_url,
-                       "AGENT_QUEUE_STREAM": f"bench:{uuid.uuid4().hex[:6]}", "AGENT_WORKER_CONCURRENCY": "8",
-                       "AGENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/{uuid.uuid4().hex[:6]}.db"} | extra
+    return (
+        ENV_BASE
+        | {
+            "AGENT_QUEUE_BACKEND": "redis",
+            "AGENT_STATE_BACKEND": "redis",
+            "AGENT_REDIS_URL": redis_url,
+            "AGENT_QUEUE_STREAM": f"bench:{uuid.uuid4().hex[:6]}",
+            "AGENT_WORKER_CONCURRENCY": "8",
+            "AGENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/{uuid.uuid4().hex[:6]}.db",
+        }
+        | extra
+    )
 
 
 def bench_e2e(redis_url: str, n: int, tmp: str) -> None:
@@ -167,8 +197,7 @@ def bench_e2e(redis_url: str, n: int, tmp: str) -> None:
     async def ours() -> tuple[float, list[float]]:
         ids, c = await _submit_ours(env, n)
         started = time.time()
-        worker = subprocess.Popen([sys.executable, "-m", "agent_app.cli", "worker", "--log-level", "warning"],
-                                  env=env)
+        worker = subprocess.Popen([sys.executable, "-m", "agent_app.cli", "worker", "--log-level", "warning"], env=env)
         try:
             done = await _wait_done(c, ids, 300)
         finally:
@@ -190,9 +219,13 @@ def bench_e2e(redis_url: str, n: int, tmp: str) -> None:
     for i in range(n):
         app_celery_tasks.noop.delay(str(i), time.time())
     started = time.time()
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "app_celery_tasks", "worker", "--loglevel",
-                               "warning", "-c", "8"], env=celery_env, cwd=ROOT / "benchmarks",
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "app_celery_tasks", "worker", "--loglevel", "warning", "-c", "8"],
+        env=celery_env,
+        cwd=ROOT / "benchmarks",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while r.hlen("bench:celery:done") < n:
             time.sleep(0.05)
@@ -221,18 +254,26 @@ def bench_e2e(redis_url: str, n: int, tmp: str) -> None:
     print(f"{'':24}{'tasks/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, rate, lat in rows:
         print(f"{name:24}{rate:>10.0f}{pct(lat, 50) * 1000:>10.0f}{pct(lat, 99) * 1000:>10.0f}")
-    print(f"ratio: {rows[0][1] / rows[1][1]:.2f}x Celery (aim >= 1.5), {rows[0][1] / rows[2][1]:.2f}x minimal loop "
-          "(aim >= 0.25)")
+    print(
+        f"ratio: {rows[0][1] / rows[1][1]:.2f}x Celery (aim >= 1.5), {rows[0][1] / rows[2][1]:.2f}x minimal loop "
+        "(aim >= 0.25)"
+    )
 
 
 def bench_kill(redis_url: str, tmp: str, claim_timeout: float = 5.0) -> None:
     # each task: two model calls of 50 ms = 100 ms of "thinking"
-    env = ours_env(redis_url, tmp, AGENT_LLM_THINK_SECONDS="0.05",
-                   AGENT_QUEUE_CLAIM_TIMEOUT_SECONDS=str(claim_timeout), AGENT_WORKER_CONCURRENCY="8")
+    env = ours_env(
+        redis_url,
+        tmp,
+        AGENT_LLM_THINK_SECONDS="0.05",
+        AGENT_QUEUE_CLAIM_TIMEOUT_SECONDS=str(claim_timeout),
+        AGENT_WORKER_CONCURRENCY="8",
+    )
 
     async def scenario() -> None:
-        from agent_app.adapters.store.sql import tasks
         import sqlalchemy as sa
+
+        from agent_app.adapters.store.sql import tasks
 
         ids, c = await _submit_ours(env, 200)
         store = c.store  # type: ignore[attr-defined]
@@ -258,9 +299,11 @@ def bench_kill(redis_url: str, tmp: str, claim_timeout: float = 5.0) -> None:
         lost = len(ids) - len(done)
         reran = sum(1 for i in ids if runs.get(i, 0) > 1)
         print("\n(c) kill test: 200 tasks of 100 ms, SIGKILL after 50 started, new worker started")
-        print(f"lost {lost}, results recorded twice 0 (conditional finish), tasks re-executed after the kill {reran}, "
-              f"last completed {last - killed_at:.1f} s after the kill (claim timeout {claim_timeout:.0f} s; "
-              f"aim <= {claim_timeout + 5:.0f} s)")
+        print(
+            f"lost {lost}, results recorded twice 0 (conditional finish), tasks re-executed after the kill {reran}, "
+            f"last completed {last - killed_at:.1f} s after the kill (claim timeout {claim_timeout:.0f} s; "
+            f"aim <= {claim_timeout + 5:.0f} s)"
+        )
         await c.close()  # type: ignore[attr-defined]
 
     asyncio.run(scenario())
@@ -277,8 +320,9 @@ def main() -> None:
         raise SystemExit("redis-server not found: apt-get install redis-server")
     tmp = tempfile.mkdtemp(prefix="agent-bench-")
     port = free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp],
-                              stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL
+    )
     wait_port(port)
     url = f"redis://127.0.0.1:{port}/0"
     try:

@@ -1,5 +1,6 @@
 """The minimal Redis Streams consumer-group loop baseline for benchmarks/app_bench.py."""
 
+import contextlib
 import os
 import sys
 import time
@@ -8,10 +9,8 @@ import redis
 
 r = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
 stream, group = "bench:minimal", "g"
-try:
+with contextlib.suppress(redis.ResponseError):
     r.xgroup_create(stream, group, id="0", mkstream=True)
-except redis.ResponseError:
-    pass
 while True:
     got = r.xreadgroup(group, sys.argv[1] if len(sys.argv) > 1 else "c", {stream: ">"}, count=10, block=1000)
     for _key, entries in got or []:
