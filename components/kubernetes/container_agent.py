@@ -39,6 +39,9 @@ QUEUE_STREAM = "agent:tasks"
 QUEUE_GROUP = "agent-workers"
 """Consumer group: AGENT_QUEUE_GROUP and the KEDA trigger's `consumerGroup` (agent_app's default)."""
 REDIS_PASSWORD_VAR = "AGENT_REDIS_PASSWORD"
+WORKER_HEALTH_COMMAND = ["python", "-c", "import os, redis; "
+                         "redis.Redis.from_url(os.environ['AGENT_REDIS_URL'], socket_timeout=3).ping()"]
+"""`agent-app worker` serves no HTTP: its probe is "the queue's Redis answers" from inside the pod."""
 POSTGRES_PASSWORD_VAR = "AGENT_POSTGRES_PASSWORD"
 
 
@@ -154,10 +157,11 @@ class ContainerAgent(pulumi.ComponentResource):
             "cpu_request": k.cpu_request, "memory_request": k.memory_request, "cpu_limit": k.cpu_limit,
             "memory_limit": k.memory_limit, "image_pull_secret": k.image_pull_secret, "labels": tags}
         self.api = Workload(f"{name}-api", {
-            **common, "component": "api", "command": ["agent-app", "serve", "--host", "0.0.0.0"],
+            **common, "component": "api", "command": ["agent-app", "serve", "--host", "0.0.0.0", "--no-worker"],
             "termination_grace_period_seconds": max(30, config.timeouts.request_seconds + 10)}, child_opts)
         self.worker = Workload(f"{name}-worker", {
-            **common, "component": "worker", "command": ["agent-app", "worker"],
+            **common, "component": "worker", "command": ["agent-app", "worker"], "port": None,
+            "health_command": WORKER_HEALTH_COMMAND,
             # Long enough for the longest run to finish after SIGTERM, so scale-in never kills a step.
             "termination_grace_period_seconds": min(86_400, config.timeouts.run_seconds + 30)}, child_opts)
         self.service = Service(f"{name}-api", {"namespace": ns, "selector": self.api.selector, "labels": tags},

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field
 
 from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from components.errors import ConfigError
 from components.kubernetes._common import (
     APP_UID,
     container_security_context,
@@ -38,8 +39,12 @@ class WorkloadArgs(ComponentArgs):
     """Image reference, pinned by digest or a non-latest tag."""
     command: list[str]
     """Entry point, e.g. `["agent-app", "serve", "--host", "0.0.0.0"]` or `["agent-app", "worker"]`."""
-    port: int = Field(8000, ge=1024, le=65_535)
-    """Container port named `http`, serving GET /healthz and /readyz (and the API for `api`)."""
+    port: int | None = Field(8000, ge=1024, le=65_535)
+    """Container port named `http`, serving the API and GET /healthz and /readyz. None: no port
+    (the worker), probes use `health_command`."""
+    health_command: list[str] | None = None
+    """Exec probe for processes without an HTTP port (the worker): exit 0 when healthy. Used for
+    startup and readiness, and for liveness with a 5-minute tolerance."""
     liveness_path: str = "/healthz"
     """Liveness probe path: the process is alive (restart when it is not)."""
     readiness_path: str = "/readyz"
@@ -88,6 +93,8 @@ class Workload(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkloadArgs | Mapping[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         args = resolve_args(WorkloadArgs, args, "workload")
+        if args.port is None and not args.health_command:
+            raise ConfigError(f"{name}: a workload without a port needs health_command for its probes")
         super().__init__("agent-infra:kubernetes:Workload", name, None, opts)
         child = ChildFactory(self, str_transforms(args.transforms))
         self.name, self.container = name, args.component
@@ -95,6 +102,9 @@ class Workload(pulumi.ComponentResource):
         pod_labels = labels(args.labels, args.instance, args.component)
 
         def http_probe(path: str, period: int, failures: int) -> dict[str, Any]:
+            if args.port is None or args.health_command:
+                return {"exec": {"command": list(args.health_command or [])}, "periodSeconds": max(period, 10),
+                        "timeoutSeconds": 5, "failureThreshold": failures}
             return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period,
                     "timeoutSeconds": 3, "failureThreshold": failures}
 
@@ -103,16 +113,18 @@ class Workload(pulumi.ComponentResource):
             "image": args.image,
             "imagePullPolicy": "IfNotPresent",
             "command": list(args.command),
-            "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],
             "env": [*args.env, {"name": "TMPDIR", "value": "/tmp"}],
             "resources": {"requests": {"cpu": args.cpu_request, "memory": args.memory_request},
                           "limits": {"cpu": args.cpu_limit, "memory": args.memory_limit}},
             "securityContext": container_security_context(APP_UID),
             "startupProbe": http_probe(args.liveness_path, 5, max(2, args.startup_seconds // 5)),
-            "livenessProbe": http_probe(args.liveness_path, 15, 4),
+            "livenessProbe": http_probe(args.liveness_path, 15, 4) if args.port else
+            {**http_probe(args.liveness_path, 30, 10), "periodSeconds": 30},
             "readinessProbe": http_probe(args.readiness_path, 5, 3),
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         }
+        if args.port is not None:
+            container["ports"] = [{"name": "http", "containerPort": args.port, "protocol": "TCP"}]
         if args.config_map:
             container["envFrom"] = [{"configMapRef": {"name": args.config_map}}]
         fingerprint = hashlib.sha256(json.dumps([args.config_map, args.command], sort_keys=True).encode())
