@@ -123,6 +123,7 @@ def schema(
 
 
 app.add_typer(__import__("policies.cli").cli.app, name="policy")  # owned by policies/cli.py
+app.command("render")(__import__("components.kubernetes.render").kubernetes.render.render_command)  # owned by components/kubernetes/render.py
 
 
 def main() -> None:
