@@ -11,6 +11,8 @@ from policies.rules._common import (
     CONTAINER_TYPES,
     K8S_CONFIGMAP,
     LAMBDA,
+    RDS_CLUSTER,
+    RDS_INSTANCE,
     as_dict,
     as_list,
     containers,
@@ -38,8 +40,16 @@ KEY_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _PLAIN_SETTING = re.compile(r"^(-?\d+(\.\d+)?|true|false|yes|no|on|off|none|null|)$", re.IGNORECASE)
 
 
+LITERAL = object()
+"""Marks a database master password that the program sets itself."""
+LITERAL_CREDENTIALS = {RDS_CLUSTER: "masterPassword", RDS_INSTANCE: "password"}
+
+
 def secret_problem(name: str, value: Any, allowed: list[str]) -> str | None:
     """Why `name=value` is a hard-coded secret, or None."""
+    if value is LITERAL:
+        return "is set by the program, so it is kept in Pulumi state; set manageMasterUserPassword: true so RDS " \
+               "keeps it in Secrets Manager and rotates it"
     if name in allowed or value is None or is_unknown(value):
         return None
     if value == SECRET:
@@ -64,6 +74,12 @@ def environment(resource: Resource) -> Iterator[tuple[str, Any]]:
             yield "environment", SECRET
         for key, value in as_dict(variables).items():
             yield key, value
+    elif resource.type in LITERAL_CREDENTIALS:
+        # The AWS SDK wraps these in a secret whatever their source, so any value set here was
+        # chosen by the program and lives in Pulumi state; RDS can keep it in Secrets Manager instead.
+        key = LITERAL_CREDENTIALS[resource.type]
+        if resource.get(key) is not None and resource.get("manageMasterUserPassword") is not True:
+            yield key, LITERAL
     elif resource.type == K8S_CONFIGMAP:
         for key, value in as_dict(resource.get("data")).items():
             yield f"data.{key}", value
@@ -85,9 +101,9 @@ def environment(resource: Resource) -> Iterator[tuple[str, Any]]:
 
 @resource_rule(
     RULES, name="no-plaintext-secrets", area="secrets", level="mandatory", severity="critical",
-    types=CONTAINER_TYPES | {LAMBDA, K8S_CONFIGMAP},
-    description="Checks whether function, task, service and container environments and ConfigMaps are free of "
-                "hard-coded secrets.",
+    types=CONTAINER_TYPES | {LAMBDA, K8S_CONFIGMAP} | set(LITERAL_CREDENTIALS),
+    description="Checks whether function, task, service and container environments, ConfigMaps and database "
+                "credentials are free of hard-coded secrets.",
     remediation="Store the value in the cloud's secret manager and pass a reference: agent-infra "
                 "`app.secrets: {NAME: {config: key}}`; ECS `secrets[].valueFrom`, Kubernetes "
                 "`valueFrom.secretKeyRef`, Cloud Run `valueSource.secretKeyRef`, Lambda the secret's ARN "

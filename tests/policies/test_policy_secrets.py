@@ -68,3 +68,11 @@ def test_cloud_run_and_allowed_names() -> None:
     assert messages("no-plaintext-secrets", service) == [
         "run: container 'api' env WEBHOOK_SECRET has a secret-looking name and a literal value"]
     assert messages("no-plaintext-secrets", service, config={"allowedNames": ["WEBHOOK_SECRET"]}) == []
+
+
+def test_database_password_must_be_managed_by_rds() -> None:
+    cluster = "aws:rds/cluster:Cluster"
+    assert messages("no-plaintext-secrets", res(cluster, {"manageMasterUserPassword": True})) == []
+    assert messages("no-plaintext-secrets", res(cluster, {"masterPassword": SECRET}, name="db")) == [
+        "db: masterPassword is set by the program, so it is kept in Pulumi state; set manageMasterUserPassword: "
+        "true so RDS keeps it in Secrets Manager and rotates it"]
