@@ -32,10 +32,15 @@ from policies.rules._common import (
 RULES: list[Rule] = []
 
 
-def _flag(resource: Resource, path: str, want: object = True) -> bool | None:
-    """True if the property equals `want`, None if it is unknown."""
-    value = resource.get(path)
-    return None if is_unknown(value) else value == want
+def _flag(resource: Resource, path: str, want: bool = True, default: object = None) -> bool | None:
+    """True if the boolean property equals `want`, None if it is unknown. Text "true"/"false" counts
+    as the boolean: the provider coerces it the same way."""
+    value = resource.get(path, default)
+    if is_unknown(value):
+        return None
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    return value is want
 
 
 @resource_rule(
@@ -50,7 +55,8 @@ def encryption_at_rest(resource: Resource, ctx: Context) -> Iterator[str]:
         kms, sse = resource.get("kmsMasterKeyId"), resource.get("sqsManagedSseEnabled")
         if not kms and sse is not True and not is_unknown(sse) and not is_unknown(kms):
             yield "neither sqsManagedSseEnabled nor kmsMasterKeyId is set"
-    elif resource.type == REDIS_GROUP and _flag(resource, "atRestEncryptionEnabled") is False:
+    elif resource.type == REDIS_GROUP and _flag(resource, "atRestEncryptionEnabled",
+                                                default=resource.get("engine") == "valkey") is False:
         yield "atRestEncryptionEnabled is not true"
     elif resource.type in (RDS_CLUSTER, RDS_INSTANCE) and _flag(resource, "storageEncrypted") is False:
         if resource.get("engineMode") != "serverless":  # Aurora Serverless v1 is always encrypted

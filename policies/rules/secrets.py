@@ -35,9 +35,11 @@ KEY_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Stripe secret key", re.compile(r"\b[sr]k_live_[0-9A-Za-z]{20,}")),
     ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
     ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
-    ("a connection string with a password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")),
+    ("a connection string with a password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:(?!\$[({])[^/\s@]+@")),
 )
 _PLAIN_SETTING = re.compile(r"^(-?\d+(\.\d+)?|true|false|yes|no|on|off|none|null|)$", re.IGNORECASE)
+# Kubernetes expands `$(OTHER_VAR)` from the container's own env (e.g. a secretKeyRef): a reference.
+_ENV_REFERENCE = re.compile(r"^\$[({][A-Za-z_][A-Za-z0-9_]*[)}]$")
 
 
 LITERAL = object()
@@ -60,7 +62,7 @@ def secret_problem(name: str, value: Any, allowed: list[str]) -> str | None:
         if pattern.search(value):
             return f"holds a literal value that looks like {label}"
     if (SECRET_NAME.search(name) and not REFERENCE_NAME.search(name) and not REFERENCE_VALUE.match(value)
-            and not _PLAIN_SETTING.match(value.strip())):
+            and not _PLAIN_SETTING.match(value.strip()) and not _ENV_REFERENCE.match(value.strip())):
         return "has a secret-looking name and a literal value"
     return None
 

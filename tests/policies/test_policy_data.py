@@ -83,3 +83,10 @@ def test_s3_bucket_encryption_and_public_access_block() -> None:
     partial = res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", {"blockPublicAcls": True}, deps=(bucket,))
     assert messages("s3-bucket-public-access-block", bucket, partial) == [
         "artifacts: public access block leaves blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets off"]
+
+
+def test_boolean_text_and_valkey_default_count_as_encrypted() -> None:
+    assert messages("encryption-at-rest", res(REDIS, {"atRestEncryptionEnabled": "true"}),
+                    res(REDIS, {"engine": "valkey"})) == []
+    assert messages("encryption-at-rest", res(REDIS, {"engine": "redis", "atRestEncryptionEnabled": "false"},
+                                              name="r")) == ["r: atRestEncryptionEnabled is not true"]

@@ -76,3 +76,15 @@ def test_database_password_must_be_managed_by_rds() -> None:
     assert messages("no-plaintext-secrets", res(cluster, {"masterPassword": SECRET}, name="db")) == [
         "db: masterPassword is set by the program, so it is kept in Pulumi state; set manageMasterUserPassword: "
         "true so RDS keeps it in Secrets Manager and rotates it"]
+
+
+def test_kubernetes_env_expansion_is_a_reference() -> None:
+    deployment = res("kubernetes:apps/v1:Deployment", {"spec": {"template": {"spec": {"containers": [{
+        "name": "api", "env": [
+            {"name": "AGENT_REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "s", "key": "redis"}}},
+            {"name": "AGENT_REDIS_URL", "value": "redis://:$(AGENT_REDIS_PASSWORD)@agent-redis:6379/0"},
+            {"name": "DB_PASSWORD", "value": "$(AGENT_REDIS_PASSWORD)"},
+            {"name": "AGENT_DATABASE_URL", "value": "postgresql://agent:hunter2@db:5432/agent"}]}]}}}}, name="k")
+    assert messages("no-plaintext-secrets", deployment) == [
+        "k: container 'api' env AGENT_DATABASE_URL holds a literal value that looks like a connection string with a "
+        "password"]
