@@ -1,0 +1,54 @@
+"""The `local` example stack: the hybrid topology on one machine with Docker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.plan import Plan, run_project
+
+CONTAINER = "docker:index/container:Container"
+
+
+@pytest.fixture(scope="module")
+def plan(repo_root: Any) -> Plan:
+    return run_project(repo_root, "local")
+
+
+def test_local_stack_creates_network_data_and_app_containers(plan: Plan) -> None:
+    assert {t: c for t, c in plan.count_by_type().items() if not t.startswith("agent-infra:")} == {
+        "docker-build:index:Image": 1, "docker:index/container:Container": 4, "docker:index/network:Network": 2,
+        "docker:index/remoteImage:RemoteImage": 2, "docker:index/volume:Volume": 2}
+    assert plan.outputs["endpoint"] == "http://localhost:8000"
+
+
+def test_every_container_is_health_checked_and_restarts(plan: Plan) -> None:
+    for container in plan.of_type(CONTAINER):
+        assert container.inputs["healthcheck"]["tests"][0] in ("CMD", "CMD-SHELL"), container.name
+        assert container.inputs["restart"] == "unless-stopped", container.name
+        assert "no-new-privileges:true" in container.inputs["securityOpts"], container.name
+
+
+def test_app_containers_are_hardened_and_published_on_loopback(plan: Plan) -> None:
+    for name in ("agent-api", "agent-worker"):
+        app = plan.one(CONTAINER, name).inputs
+        assert (app["user"], app["readOnly"], app["capabilities"]) == ("10001:10001", True, {"drops": ["ALL"]})
+        assert app["tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=256m"}
+        assert app["envs"] == "[secret]"  # passwords and keys ride in env: the whole list is secret
+        assert [n["name"] for n in app["networksAdvanced"]] == ["agent-backend", "agent-egress"]
+    api = plan.one(CONTAINER, "agent-api").inputs
+    assert api["ports"] == [{"internal": 8000, "external": 8000, "ip": "127.0.0.1"}]
+    assert api["command"] == ["agent-app", "serve", "--host", "0.0.0.0", "--no-worker"]
+    assert plan.one(CONTAINER, "agent-worker").inputs["stopTimeout"] == 330
+
+
+def test_data_containers_sit_on_the_internal_network_only(plan: Plan) -> None:
+    assert plan.one("docker:index/network:Network", "agent-backend").inputs["internal"] is True
+    for name in ("agent-redis", "agent-postgres"):
+        data = plan.one(CONTAINER, name).inputs
+        assert [n["name"] for n in data["networksAdvanced"]] == ["agent-backend"]
+        assert "ports" not in data
+        assert data["envs"] == "[secret]"
+    images = {i.inputs["name"] for i in plan.of_type("docker:index/remoteImage:RemoteImage")}
+    assert images == {"redis:7.4.2-alpine", "pgvector/pgvector:0.8.0-pg17"}
