@@ -6,10 +6,9 @@ Only constructs the pack (which serves gRPC and blocks); the policies live in `p
 import sys
 from pathlib import Path
 
-try:
-    import policies.rules  # noqa: F401 - installed with agent-infra
-except ImportError:  # run from a checkout: the repository root holds the `policies` package
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The CLI runs this file with the pack folder as working directory; import `policies` from the
+# folder that holds it (site-packages, or a checkout's root), never via the working directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
