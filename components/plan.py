@@ -24,6 +24,7 @@ import os
 import runpy
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -301,6 +302,30 @@ class PlanError(Exception):
         self.problems = problems or [message]
 
 
+def _close_worker_loops(executor: ThreadPoolExecutor) -> None:
+    """Close the event loops Pulumi's mock monitor opens in RPC worker threads.
+
+    The SDK calls `_ensure_event_loop()` in each executor thread and never closes those loops,
+    which leaks a loop and a socket pair per thread per run. A barrier makes every worker
+    thread run exactly one cleanup job.
+    """
+    threads = list(getattr(executor, "_threads", ()))
+    if threads:
+        barrier = threading.Barrier(len(threads))
+
+        def close_own_loop() -> None:
+            barrier.wait(timeout=10)
+            policy = asyncio.get_event_loop_policy()
+            thread_loop = getattr(getattr(policy, "_local", None), "_loop", None)
+            if thread_loop is not None and not thread_loop.is_running():
+                thread_loop.close()
+            policy.set_event_loop(None)
+
+        for future in [executor.submit(close_own_loop) for _ in threads]:
+            future.result(timeout=15)
+    executor.shutdown(wait=True)
+
+
 def _run_isolated(
     program: Callable[[], Any],
     project: str,
@@ -326,6 +351,8 @@ def _run_isolated(
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agent-infra-plan-rpc")
+    loop.set_default_executor(executor)
     try:
         set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()},
                        secret_keys or [])
@@ -338,6 +365,7 @@ def _run_isolated(
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
+            _close_worker_loops(executor)
             loop.close()
             asyncio.set_event_loop(None)
     return Plan(project=project, stack=stack, resources=monitor.registrations,

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
 from components.aws.iam import Grant, assume_role_policy, policy_document
+from components.errors import ConfigError
 
 XRAY_POLICY_ARN = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
 
@@ -58,12 +59,10 @@ class AgentFunction(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AgentFunctionArgs | Mapping[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("agent-infra:aws:AgentFunction", name, None, opts)
         args = resolve_args(AgentFunctionArgs, args, name)
         if (args.code is None) == (args.image_uri is None):
-            from components.errors import ConfigError
-
             raise ConfigError(f"{name}: set exactly one of code (a zip bundle) and image_uri")
+        super().__init__("agent-infra:aws:AgentFunction", name, None, opts)
         child = ChildFactory(self, args.transforms, args.tags)
         function_name = physical_name(name, 64)
         # The log group is created (not left to Lambda) so it has a retention and a known ARN.

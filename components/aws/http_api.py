@@ -54,8 +54,8 @@ class HttpApi(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: HttpApiArgs | Mapping[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("agent-infra:aws:HttpApi", name, None, opts)
         args = resolve_args(HttpApiArgs, args, name)
+        super().__init__("agent-infra:aws:HttpApi", name, None, opts)
         child = ChildFactory(self, args.transforms, args.tags)
         cors = ({"allow_origins": list(args.cors_origins), "allow_methods": ["GET", "POST", "OPTIONS"],
                  "allow_headers": ["authorization", "content-type", "idempotency-key"], "max_age": 600}

@@ -45,8 +45,8 @@ class Queue(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: QueueArgs | Mapping[str, Any] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("agent-infra:aws:Queue", name, None, opts)
         args = resolve_args(QueueArgs, args, name)
+        super().__init__("agent-infra:aws:Queue", name, None, opts)
         child = ChildFactory(self, args.transforms, args.tags)
         encryption: dict[str, Any] = (
             {"kms_master_key_id": args.kms_key_arn} if args.kms_key_arn is not None

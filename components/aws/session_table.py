@@ -44,8 +44,8 @@ class SessionTable(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SessionTableArgs | Mapping[str, Any] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("agent-infra:aws:SessionTable", name, None, opts)
         args = resolve_args(SessionTableArgs, args, name)
+        super().__init__("agent-infra:aws:SessionTable", name, None, opts)
         child = ChildFactory(self, args.transforms, args.tags)
         attributes = [{"name": args.hash_key, "type": "S"}]
         if args.range_key:
