@@ -42,6 +42,9 @@ REDIS_PASSWORD_VAR = "AGENT_REDIS_PASSWORD"
 WORKER_HEALTH_COMMAND = ["python", "-c", "import os, redis; "
                          "redis.Redis.from_url(os.environ['AGENT_REDIS_URL'], socket_timeout=3).ping()"]
 """`agent-app worker` serves no HTTP: its probe is "the queue's Redis answers" from inside the pod."""
+WORKER_LIVENESS_COMMAND = ["python", "-c", "import os, redis; "
+                           "redis.Redis.from_url(os.environ['AGENT_REDIS_URL'], socket_timeout=8).ping()"]
+"""Liveness: the same check, more patient; a worker cut off from its queue for 5 minutes restarts."""
 POSTGRES_PASSWORD_VAR = "AGENT_POSTGRES_PASSWORD"
 
 
@@ -161,7 +164,7 @@ class ContainerAgent(pulumi.ComponentResource):
             "termination_grace_period_seconds": max(30, config.timeouts.request_seconds + 10)}, child_opts)
         self.worker = Workload(f"{name}-worker", {
             **common, "component": "worker", "command": ["agent-app", "worker"], "port": None,
-            "health_command": WORKER_HEALTH_COMMAND,
+            "health_command": WORKER_HEALTH_COMMAND, "liveness_command": WORKER_LIVENESS_COMMAND,
             # Long enough for the longest run to finish after SIGTERM, so scale-in never kills a step.
             "termination_grace_period_seconds": min(86_400, config.timeouts.run_seconds + 30)}, child_opts)
         self.service = Service(f"{name}-api", {"namespace": ns, "selector": self.api.selector, "labels": tags},
@@ -177,6 +180,9 @@ class ContainerAgent(pulumi.ComponentResource):
             Vpa(workload.name, {"namespace": ns, "deployment": workload.name, "container": workload.container,
                                 "update_mode": k.vpa_mode, "labels": tags}, child_opts)
             Pdb(workload.name, {"namespace": ns, "selector": workload.selector, "labels": tags}, child_opts)
+        for service in data_services:
+            # One-replica data pods: maxUnavailable 1 lets drains proceed, but makes the disruption explicit.
+            Pdb(f"{name}-{service.name}", {"namespace": ns, "selector": service.selector, "labels": tags}, child_opts)
         self.network_policies = NetworkPolicies(f"{name}-network", {
             "namespace": ns, "instance": name, "app_port": port, "ingress_namespace": k.ingress_namespace,
             "data_services": data_services, "llm_egress_cidrs": k.llm_egress_cidrs,

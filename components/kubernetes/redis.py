@@ -21,8 +21,9 @@ from components.kubernetes._common import (
 )
 
 REDIS_IMAGE = "redis:7.4.2-alpine"
-REDIS_UID = 999
-"""The `redis` user of the official image."""
+REDIS_UID = 10001
+"""Any non-root UID works: the image's entrypoint only chowns when started as root, and fsGroup
+makes the PVC writable. Above 10000 so it never maps to a host user."""
 REDIS_PORT = 6379
 
 
@@ -84,8 +85,8 @@ class Redis(pulumi.ComponentResource):
             "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {
                 "name": args.password_secret, "key": args.password_key}}}],
             "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
-            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
-                          "limits": {"cpu": "500m", "memory": f"{args.memory_limit_mb}Mi"}},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
+                          "limits": {"cpu": "500m", "memory": f"{args.memory_limit_mb}Mi", "ephemeral-storage": "256Mi"}},
             "securityContext": container_security_context(REDIS_UID),
             "startupProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 5, "failureThreshold": 24},
             "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 15, "failureThreshold": 4},

@@ -44,7 +44,10 @@ class WorkloadArgs(ComponentArgs):
     (the worker), probes use `health_command`."""
     health_command: list[str] | None = None
     """Exec probe for processes without an HTTP port (the worker): exit 0 when healthy. Used for
-    startup and readiness, and for liveness with a 5-minute tolerance."""
+    startup and readiness."""
+    liveness_command: list[str] | None = None
+    """Exec liveness probe for processes without an HTTP port (checked every 30 s, 10 failures
+    restart the pod). Default: `health_command`."""
     liveness_path: str = "/healthz"
     """Liveness probe path: the process is alive (restart when it is not)."""
     readiness_path: str = "/readyz"
@@ -114,12 +117,14 @@ class Workload(pulumi.ComponentResource):
             "imagePullPolicy": "IfNotPresent",
             "command": list(args.command),
             "env": [*args.env, {"name": "TMPDIR", "value": "/tmp"}],
-            "resources": {"requests": {"cpu": args.cpu_request, "memory": args.memory_request},
-                          "limits": {"cpu": args.cpu_limit, "memory": args.memory_limit}},
+            "resources": {"requests": {"cpu": args.cpu_request, "memory": args.memory_request,
+                                       "ephemeral-storage": "128Mi"},
+                          "limits": {"cpu": args.cpu_limit, "memory": args.memory_limit, "ephemeral-storage": "1Gi"}},
             "securityContext": container_security_context(APP_UID),
             "startupProbe": http_probe(args.liveness_path, 5, max(2, args.startup_seconds // 5)),
             "livenessProbe": http_probe(args.liveness_path, 15, 4) if args.port else
-            {**http_probe(args.liveness_path, 30, 10), "periodSeconds": 30},
+            {"exec": {"command": list(args.liveness_command or args.health_command or [])}, "periodSeconds": 30,
+             "timeoutSeconds": 10, "failureThreshold": 10},
             "readinessProbe": http_probe(args.readiness_path, 5, 3),
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         }

@@ -52,7 +52,7 @@ def test_stack_creates_the_hybrid_objects(plan: Plan) -> None:
         "kubernetes:core/v1:Namespace": 1, "kubernetes:core/v1:Secret": 1, "kubernetes:core/v1:Service": 3,
         "kubernetes:core/v1:ServiceAccount": 1, "kubernetes:keda.sh/v1alpha1:ScaledObject": 1,
         "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": 1, "kubernetes:networking.k8s.io/v1:Ingress": 1,
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 6, "kubernetes:policy/v1:PodDisruptionBudget": 2}
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 6, "kubernetes:policy/v1:PodDisruptionBudget": 4}
     assert plan.outputs["endpoint"] == "https://agent.example.com"
     assert plan.outputs["queue_stream"] == "agent:tasks"
 
@@ -85,8 +85,8 @@ def test_every_container_is_restricted_probed_and_limited(plan: Plan) -> None:
             assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}, name
             for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
                 assert probe in c, f"{name}: {probe}"
-            assert set(c["resources"]["limits"]) == {"cpu", "memory"}, name
-            assert set(c["resources"]["requests"]) == {"cpu", "memory"}, name
+            assert set(c["resources"]["limits"]) == {"cpu", "memory", "ephemeral-storage"}, name
+            assert set(c["resources"]["requests"]) == {"cpu", "memory", "ephemeral-storage"}, name
             assert not c["image"].endswith(":latest") and re.search(r"(:[\w.-]+|@sha256:[0-9a-f]{64})$", c["image"])
             assert {"mountPath": "/tmp", "name": "tmp"} in c["volumeMounts"], name
 
@@ -94,8 +94,8 @@ def test_every_container_is_restricted_probed_and_limited(plan: Plan) -> None:
 def test_api_deployment_defaults(plan: Plan) -> None:
     api = container(plan, "agent-api")
     assert api["command"] == ["agent-app", "serve", "--host", "0.0.0.0", "--no-worker"]
-    assert api["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
-                                "limits": {"cpu": "1000m", "memory": "2Gi"}}
+    assert api["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "128Mi"},
+                                "limits": {"cpu": "1000m", "memory": "2Gi", "ephemeral-storage": "1Gi"}}
     assert api["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert api["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert api["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
@@ -113,6 +113,7 @@ def test_worker_grace_period_outlasts_a_run(plan: Plan) -> None:
     assert worker["command"] == ["agent-app", "worker"]
     assert "ports" not in worker
     assert "AGENT_REDIS_URL" in " ".join(worker["readinessProbe"]["exec"]["command"])
+    assert worker["livenessProbe"]["exec"] != worker["readinessProbe"]["exec"]
 
 
 def test_image_is_built_by_content_and_pinned_by_digest(plan: Plan) -> None:
@@ -156,6 +157,7 @@ def test_api_hpa_vpa_and_pdbs(plan: Plan) -> None:
     for vpa in plan.of_type("kubernetes:autoscaling.k8s.io/v1:VerticalPodAutoscaler"):
         assert vpa.inputs["spec"]["updatePolicy"] == {"updateMode": "Off"}
     pdbs = {p.name: p.inputs["spec"] for p in plan.of_type("kubernetes:policy/v1:PodDisruptionBudget")}
+    assert sorted(pdbs) == ["agent-api", "agent-postgres", "agent-redis", "agent-worker"]
     assert pdbs["agent-api"]["maxUnavailable"] == 1
     assert pdbs["agent-worker"]["selector"]["matchLabels"] == {
         "app.kubernetes.io/instance": "agent", "app.kubernetes.io/component": "worker"}
@@ -271,7 +273,7 @@ def test_rendered_manifests_parse_and_round_trip(plan: Plan, tmp_path: Any) -> N
     paths = render(plan, tmp_path)
     objects = manifests(plan)
     k8s_resources = [r for r in plan.custom_resources() if r.type.startswith("kubernetes:")]
-    assert len(paths) == len(objects) == len(k8s_resources) == 26
+    assert len(paths) == len(objects) == len(k8s_resources) == 28
     loaded = [yaml.safe_load(p.read_text()) for p in paths]
     assert loaded == objects
     assert loaded[0]["kind"] == "Namespace" and loaded[0]["apiVersion"] == "v1"
