@@ -160,3 +160,9 @@ def test_bad_policy_config_exits_2(insecure_project: Path, tmp_path: Path) -> No
         result.output
     assert "dlq-alarm.enforcementLevel: must be one of advisory, mandatory, disabled, remediate, got 'strict'" in \
         result.output
+
+
+def test_policy_list_names_every_policy() -> None:
+    result = invoke("policy", "list", "--json")
+    assert result.exit_code == 0
+    assert [p["name"] for p in json.loads(result.stdout)] == [r.name for r in ALL_RULES]

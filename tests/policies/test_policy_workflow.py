@@ -53,3 +53,24 @@ def test_stack_listing_script_finds_every_example_stack(workflow: dict[str, Any]
     subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"]], cwd=REPO, env=env, check=True, timeout=60)
     stacks = json.loads(output.read_text().strip().removeprefix("stacks="))
     assert stacks == sorted(p.name[7:-5] for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
+
+
+def test_docs_describe_every_policy_with_its_level() -> None:
+    from policies.rules import ALL_RULES
+
+    docs = (REPO / "docs" / "policies.md").read_text()
+    for rule in ALL_RULES:
+        heading = f"#### {rule.name}\n\n*{rule.level}*, {rule.kind} policy. {rule.description}"
+        assert heading in docs, f"docs/policies.md: describe {rule.name} (regenerate the policy list)"
+
+
+def test_docs_policy_config_example_is_valid() -> None:
+    from policies.engine import resolve_config
+    from policies.rules import ALL_RULES
+
+    docs = (REPO / "docs" / "policies.md").read_text()
+    example = docs.split("# policy-config.yaml\n", 1)[1].split("```", 1)[0]
+    resolved = resolve_config(ALL_RULES, yaml.safe_load(example))
+    assert resolved["container-read-only-root-fs"]["enforcementLevel"] == "disabled"
+    assert resolved["required-tags"] == {"enforcementLevel": "mandatory",
+                                         "requiredTags": ["project", "stack", "environment", "owner"]}
