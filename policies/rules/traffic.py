@@ -14,6 +14,8 @@ from policies.rules._common import (
     K8S_INGRESS,
     K8S_WORKLOADS,
     LAMBDA,
+    LAMBDA_URL,
+    LISTENERS,
     LOAD_BALANCERS,
     SQS_QUEUE,
     TARGET_GROUPS,
@@ -119,6 +121,55 @@ def ingress_rate_limit(ingress: Resource, ctx: Context) -> Iterator[str]:
         return
     if not any(key in as_dict(annotations) for key in ctx["annotations"]):
         yield "no rate-limit annotation (looked for " + ", ".join(ctx["annotations"][:3]) + ", ...)"
+
+
+@stack_rule(
+    RULES, name="public-function-throttling", area="traffic", level="mandatory", severity="high",
+    description="Checks whether functions and services reachable without a gateway (Lambda function URLs with "
+                "auth NONE, public Cloud Run services) have a concurrency or instance cap.",
+    remediation="Set reservedConcurrentExecutions on the Lambda function behind a public function URL (agent-infra: "
+                "scaling.reserved_concurrency) or template.scaling.maxInstanceCount on the Cloud Run service; "
+                "better, put the entry point behind API Gateway or a load balancer with WAF.",
+)
+def public_function_throttling(resources: Sequence[Resource], ctx: Context) -> Iterator[Finding]:
+    functions = of_type(resources, LAMBDA)
+    for url in of_type(resources, LAMBDA_URL):
+        if url.get("authorizationType") != "NONE":
+            continue
+        for function in (f for f in functions if references(url, f, url.get("functionName"))):
+            if function.get("reservedConcurrentExecutions") is None:
+                yield Finding(f"function {function.name!r} has a public URL and no reservedConcurrentExecutions",
+                              urn=function.urn)
+    for service in of_type(resources, CLOUD_RUN_SERVICE):
+        ingress = service.get("ingress", "INGRESS_TRAFFIC_ALL")
+        cap = service.get("template.scaling.maxInstanceCount")
+        if ingress == "INGRESS_TRAFFIC_ALL" and cap is None:
+            yield Finding("public Cloud Run service has no template.scaling.maxInstanceCount", urn=service.urn)
+
+
+@stack_rule(
+    RULES, name="https-entry-points", area="traffic", level="advisory", severity="medium",
+    description="Checks whether public load balancer listeners and Ingresses serve HTTPS (plain HTTP only "
+                "redirects).",
+    remediation="Give the load balancer an ACM certificate (agent-infra: aws.certificate_arn) so port 80 redirects "
+                "to an HTTPS listener; give the Ingress a tls section (kubernetes.host and tls_secret, or "
+                "cert-manager).",
+)
+def https_entry_points(resources: Sequence[Resource], ctx: Context) -> Iterator[Finding]:
+    public = [lb for lb in of_type(resources, LOAD_BALANCERS) if is_public_load_balancer(lb)]
+    for listener in of_type(resources, LISTENERS):
+        if not any(lb.urn in listener.dependencies for lb in public) or listener.get("protocol", "HTTP") != "HTTP":
+            continue
+        actions = listener.get("defaultActions")
+        if is_unknown(actions):
+            continue
+        if not any(as_dict(a).get("type") == "redirect" and
+                   as_dict(as_dict(a).get("redirect")).get("protocol") == "HTTPS" for a in as_list(actions)):
+            yield Finding(f"listener on port {fmt(number(listener.get('port')))} serves plain HTTP", urn=listener.urn)
+    for ingress in of_type(resources, K8S_INGRESS):
+        tls = ingress.get("spec.tls")
+        if tls is None or (isinstance(tls, list) and not tls):
+            yield Finding("Ingress has no tls section", urn=ingress.urn)
 
 
 # --- Health checks -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from policy_helpers import messages, res
+from policy_helpers import messages, res, violations
 
 from policies.engine import UNKNOWN
 
@@ -115,3 +115,35 @@ def test_queue_visibility_timeout(visibility: object, expected: list[str]) -> No
     mapping = res("aws:lambda/eventSourceMapping:EventSourceMapping", {"eventSourceArn": UNKNOWN}, name="m",
                   deps=(queue, worker))
     assert messages("queue-visibility-timeout", queue, worker, mapping) == expected
+
+
+def test_public_function_throttling() -> None:
+    fn = res(LAMBDA, {"reservedConcurrentExecutions": 20}, name="api")
+    url = res("aws:lambda/functionUrl:FunctionUrl", {"authorizationType": "NONE", "functionName": UNKNOWN},
+              name="url", deps=(fn,))
+    run = "gcp:cloudrunv2/service:Service"
+    internal = res(run, {"ingress": "INGRESS_TRAFFIC_INTERNAL_ONLY"})
+    capped = res(run, {"template": {"scaling": {"maxInstanceCount": 10}}})
+    assert messages("public-function-throttling", fn, url, internal, capped) == []
+    open_fn = res(LAMBDA, {}, name="open")
+    open_url = res("aws:lambda/functionUrl:FunctionUrl", {"authorizationType": "NONE"}, deps=(open_fn,))
+    iam_url = res("aws:lambda/functionUrl:FunctionUrl", {"authorizationType": "AWS_IAM"}, deps=(open_fn,))
+    assert messages("public-function-throttling", open_fn, open_url, iam_url, res(run, {}, name="svc")) == [
+        "open: function 'open' has a public URL and no reservedConcurrentExecutions",
+        "svc: public Cloud Run service has no template.scaling.maxInstanceCount"]
+
+
+def test_https_entry_points() -> None:
+    lb = res(LB, {"internal": False}, name="alb")
+    listener = "aws:lb/listener:Listener"
+    redirect = res(listener, {"port": 80, "protocol": "HTTP", "defaultActions": [
+        {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443"}}]}, deps=(lb,))
+    https = res(listener, {"port": 443, "protocol": "HTTPS", "defaultActions": [{"type": "forward"}]}, deps=(lb,))
+    ingress = "kubernetes:networking.k8s.io/v1:Ingress"
+    tls = res(ingress, {"spec": {"tls": [{"hosts": ["a.example.com"], "secretName": "a-tls"}]}})
+    assert messages("https-entry-points", lb, redirect, https, tls) == []
+    plain = res(listener, {"port": 80, "protocol": "HTTP", "defaultActions": [{"type": "forward"}]}, name="http",
+                deps=(lb,))
+    found = violations("https-entry-points", lb, plain, res(ingress, {"spec": {}}, name="ing"))
+    assert [(v.resource_name, v.message, v.level) for v in found] == [
+        ("http", "listener on port 80 serves plain HTTP", "advisory"), ("ing", "Ingress has no tls section", "advisory")]
