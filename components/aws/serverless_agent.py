@@ -8,10 +8,14 @@ from typing import Any
 import pulumi
 
 from components.app_env import app_environment
+from components.aws.budget import Budget
+from components.aws.container_agent import app_secrets
 from components.aws.function import AgentFunction
 from components.aws.http_api import HttpApi
 from components.aws.lambda_code import lambda_code
+from components.aws.observability import Observability
 from components.aws.queue import Queue
+from components.aws.secrets import Secrets
 from components.aws.session_table import SessionTable
 from components.config import DeploymentConfig
 
@@ -45,6 +49,12 @@ class ServerlessAgent(pulumi.ComponentResource):
 
         env = app_environment(config, queue_backend="sqs", queue_url=self.queue.url, queue_dlq_url=self.queue.dlq_url,
                               state_backend="dynamodb", state_table=self.table.name)
+        # Secrets reach Lambda as <NAME>_SECRET_ARN (resolved by agent_app.settings), never as values.
+        secret_values, secret_arns = app_secrets(config)
+        self.secrets = Secrets(f"{name}-secrets", {
+            "values": secret_values, "existing_arns": secret_arns,
+            "recovery_window_days": 7 if config.is_production else 0, "tags": tags}, child_opts)
+        env.update({f"{key}_SECRET_ARN": arn for key, arn in self.secrets.arns.items()})
         code = lambda_code(config)
         common: dict[str, Any] = {
             "code": code, "runtime": config.app.runtime, "architecture": config.app.architecture,
@@ -53,10 +63,11 @@ class ServerlessAgent(pulumi.ComponentResource):
             "tags": tags}
         self.api_function = AgentFunction(f"{name}-api", {
             **common, "handler": API_HANDLER, "timeout_seconds": config.timeouts.request_seconds,
-            "grants": [self.queue.grant_send(), self.table.grant_read_write()]}, child_opts)
+            "grants": [self.queue.grant_send(), self.table.grant_read_write(), *self.secrets.grant_read()]}, child_opts)
         self.worker_function = AgentFunction(f"{name}-worker", {
             **common, "handler": WORKER_HANDLER, "timeout_seconds": config.timeouts.run_seconds,
-            "grants": [self.queue.grant_consume(), self.table.grant_read_write()]}, child_opts)
+            "grants": [self.queue.grant_consume(), self.table.grant_read_write(), *self.secrets.grant_read()]},
+            child_opts)
 
         import pulumi_aws as aws
 
@@ -79,6 +90,19 @@ class ServerlessAgent(pulumi.ComponentResource):
             "timeout_seconds": min(30, config.timeouts.request_seconds),
             "log_retention_days": retention, "tags": tags}, child_opts)
 
+        self.observability = Observability(f"{name}-observability", {
+            "emails": sorted(set(config.budget.emails) | set(config.observability.alarm_emails)),
+            "queues": [{"label": "tasks", "queue_name": self.queue.name, "dlq_name": self.queue.dlq_name}],
+            "function_names": [self.api_function.name, self.worker_function.name],
+            "queue_age_seconds": max(300, 2 * config.timeouts.run_seconds), "tags": tags}, child_opts)
+        self.secrets.notify_age(self.observability.topic_arn)
+        self.budget = Budget(f"{name}-budget", {
+            "monthly_limit_usd": config.budget.monthly_limit_usd,
+            "alert_thresholds_percent": config.budget.alert_thresholds_percent,
+            "forecast_threshold_percent": config.budget.forecast_threshold_percent,
+            "emails": config.budget.emails, "topic_arn": self.observability.topic_arn,
+            "cost_filter_tags": {"stack": pulumi.get_stack()}, "tags": tags}, child_opts)
+
         self.outputs = {
             "endpoint": self.http_api.endpoint,
             "queue_url": self.queue.url,
@@ -86,5 +110,8 @@ class ServerlessAgent(pulumi.ComponentResource):
             "state_table": self.table.name,
             "api_function": self.api_function.name,
             "worker_function": self.worker_function.name,
+            "alarm_topic_arn": self.observability.topic_arn,
         }
+        if self.observability.dashboard_url is not None:
+            self.outputs["dashboard_url"] = self.observability.dashboard_url
         self.register_outputs(self.outputs)
