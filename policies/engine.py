@@ -43,6 +43,12 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, str) and (value == UNKNOWN or value in _SDK_UNKNOWNS)
 
 
+def _is_unknown_output(value: Any) -> bool:
+    """The SDK's `pulumi.output.Unknown` marker, which the offline plan can carry for an input
+    computed from another resource's unknown output."""
+    return type(value).__name__ == "Unknown" and type(value).__module__ == "pulumi.output"
+
+
 def normalize(value: Any) -> Any:
     """Plain JSON-like data with every unknown turned into `UNKNOWN`.
 
@@ -57,7 +63,7 @@ def normalize(value: Any) -> Any:
         return {str(k): normalize(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [normalize(v) for v in value]
-    if is_unknown(value):
+    if is_unknown(value) or _is_unknown_output(value):
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         return int(value)

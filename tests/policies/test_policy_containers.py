@@ -73,3 +73,11 @@ def test_no_latest_image() -> None:
         "e: container 'api' image 'python' has no tag (means :latest)",
         "run: container 'api' image 'gcr.io/p/agent:latest' uses :latest",
         "fn: image '1.dkr.ecr.r.amazonaws.com/a:latest' uses :latest"]
+
+
+def test_image_from_an_unknown_output_is_not_judged() -> None:
+    import pulumi.output
+
+    unknown = pulumi.output.Unknown()
+    container = res("docker:index/container:Container", {"image": unknown, "user": "10001", "readOnly": True})
+    assert messages("no-latest-image", container) == []

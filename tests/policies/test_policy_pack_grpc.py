@@ -83,7 +83,7 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
 
 def _wire(value: Any) -> Any:
     """Plan values as the engine sends them: unknowns become the wire's unknown sentinel."""
-    if value == UNKNOWN_MARK:
+    if value == UNKNOWN_MARK or type(value).__name__ == "Unknown":  # the plan may hold pulumi.output.Unknown
         return rpc.UNKNOWN
     if isinstance(value, Mapping):
         return {k: _wire(v) for k, v in value.items()}
@@ -94,7 +94,7 @@ def _wire(value: Any) -> Any:
 
 def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
-    struct.update(_wire(json.loads(json.dumps(values, default=str))))
+    struct.update(json.loads(json.dumps(_wire(values), default=str)))
     return struct
 
 
@@ -174,10 +174,11 @@ def test_insecure_program_diagnostics_match_offline(analyzer: analyzer_pb2_grpc.
     assert retention and "retentionInDays is not set" in retention[0][1]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_example_stack_diagnostics_match_offline(analyzer: analyzer_pb2_grpc.AnalyzerStub, stack: str) -> None:
-    if not (REPO / "stacks" / f"Pulumi.{stack}.yaml").exists():
-        pytest.fail(f"stacks/Pulumi.{stack}.yaml is missing")
     plan = run_project(REPO, stack)
     assert grpc_diagnostics(analyzer, plan) == offline_diagnostics(plan)
 
@@ -197,3 +198,23 @@ def test_unknown_values_never_violate(analyzer: analyzer_pb2_grpc.AnalyzerStub) 
         provider=None, custom=True, inputs={"notifications": UNKNOWN_MARK, "tags": UNKNOWN_MARK})
     plan = Plan(project="insecure", stack="ci", resources=[unknown, stage, budget], outputs={})
     assert grpc_diagnostics(analyzer, plan) == offline_diagnostics(plan) == []
+
+
+def test_stack_tags_from_configure_stack_reach_the_policies(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    """The CLI sends the stack's tags with ConfigureStack; an `environment: prod` stack tag makes
+    deletion protection required for resources without their own environment tag."""
+    table = PlannedResource(type="aws:dynamodb/table:Table", name="sessions", urn="urn:pulumi:ci::insecure::t::sessions",
+                            parent=None, provider=None, custom=True,
+                            inputs={"pointInTimeRecovery": {"enabled": True}, "deletionProtectionEnabled": False})
+    plan = Plan(project="insecure", stack="ci", resources=[table], outputs={})
+    analyzer.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack="ci", project="insecure",
+                                                                       tags={"environment": "prod"}))
+    try:
+        over_grpc = grpc_diagnostics(analyzer, plan)
+    finally:
+        analyzer.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack="ci", project="insecure"))
+    offline = sorted((v.policy, v.crossguard_message, LEVELS[v.level], v.urn or "") for v in evaluate(
+        ALL_RULES, resources_from_plan(plan), POLICY_CONFIG, stack_tags={"environment": "prod"}))
+    assert over_grpc == offline
+    assert [d[0] for d in over_grpc if d[2] == analyzer_pb2.MANDATORY] == [
+        "budget-with-notifications", "deletion-protection-in-production", "required-tags"]

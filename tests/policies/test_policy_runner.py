@@ -166,3 +166,9 @@ def test_policy_list_names_every_policy() -> None:
     result = invoke("policy", "list", "--json")
     assert result.exit_code == 0
     assert [p["name"] for p in json.loads(result.stdout)] == [r.name for r in ALL_RULES]
+
+
+def test_missing_stack_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["policy"])
+    assert result.exit_code == 2
+    assert "missing --stack NAME" in result.output
