@@ -51,6 +51,9 @@ ENV_CONTRACT: frozenset[str] = frozenset(
         "AGENT_STATE_BACKEND",
         "AGENT_STATE_TABLE",
         "AGENT_STATE_TTL_SECONDS",
+        "AGENT_STORE_BACKEND",
+        "AGENT_WS_CONNECTIONS_TABLE",
+        "AGENT_WS_MANAGEMENT_ENDPOINT",
         "AGENT_REDIS_URL",
         "REDIS_URL",
         "AGENT_DATABASE_URL",
@@ -106,6 +109,13 @@ class Settings(BaseSettings):
     """DynamoDB table for session state (``state_backend=dynamodb``)."""
     state_ttl_seconds: int = Field(86_400, ge=60)
     """Expiry of session state, streamed events and idempotency keys (at least 24 h for keys)."""
+    store_backend: Literal["auto", "sql", "dynamodb"] = "auto"
+    """Where tasks, results and callbacks live. ``auto``: the DynamoDB state table when
+    ``state_backend=dynamodb`` and no database URL is set (serverless has no disk), else SQL."""
+    ws_connections_table: str | None = None
+    """DynamoDB table of open API Gateway WebSocket connections (``websocket_handler``)."""
+    ws_management_endpoint: str | None = None
+    """API Gateway management endpoint override; default ``https://<domainName>/<stage>`` of the event."""
 
     redis_url: str | None = Field(None, validation_alias=AliasChoices("AGENT_REDIS_URL", "REDIS_URL"))
     database_url: str = Field(

@@ -130,8 +130,23 @@ def build_state(settings: Settings) -> StateStore:
         from agent_app.adapters.state.redis import RedisState
 
         return RedisState.from_url(_need_redis(settings, "AGENT_STATE_BACKEND"), ttl_seconds=settings.state_ttl_seconds)
+    if not settings.state_table:
+        raise ConfigurationError("AGENT_STATE_BACKEND=dynamodb needs AGENT_STATE_TABLE")
     state: StateStore = _optional("agent_app.adapters.state.dynamodb", "DynamoState", "AGENT_STATE_BACKEND")(settings)
     return state
+
+
+def build_store(settings: Settings) -> Any:
+    """SQL (SQLite by default, PostgreSQL), or the DynamoDB state table on serverless."""
+    backend = settings.store_backend
+    if backend == "auto":
+        explicit_db = bool({"database_url"} & settings.model_fields_set)
+        backend = "dynamodb" if settings.state_backend == "dynamodb" and not explicit_db else "sql"
+    if backend == "dynamodb":
+        if not settings.state_table:
+            raise ConfigurationError("AGENT_STORE_BACKEND=dynamodb needs AGENT_STATE_TABLE")
+        return _optional("agent_app.adapters.store.dynamodb", "DynamoStore", "AGENT_STORE_BACKEND")(settings)
+    return SqlStore(settings.sqlalchemy_url)
 
 
 def build_vectors(settings: Settings) -> VectorMemory:
@@ -172,7 +187,7 @@ def build_llm(settings: Settings) -> LLM:
 def build(settings: Settings | None = None) -> Container:
     settings = settings or Settings()
     queue, state = build_queue(settings), build_state(settings)
-    store = SqlStore(settings.sqlalchemy_url)
+    store = build_store(settings)
     vectors = build_vectors(settings)
     llm = build_llm(settings)
     container = Container(settings, queue, state, store, vectors, llm, service=None)  # type: ignore[arg-type]

@@ -244,3 +244,62 @@ def receiver() -> Iterator[Receiver]:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+@dataclass
+class MotoServer:
+    """A real moto server (AWS API emulation over HTTP) and boto3 clients pointed at it."""
+
+    endpoint: str
+
+    ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+        ).client(service, endpoint_url=self.endpoint)
+
+    def env(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point every default boto3 client of this process at the server."""
+        for key, value in {**self.ENV, "AWS_ENDPOINT_URL": self.endpoint}.items():
+            monkeypatch.setenv(key, value)
+
+    def create_table(self, name: str | None = None, *, range_key: bool = True) -> str:
+        name = name or f"t-{time.time_ns()}"
+        keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+        attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
+        if range_key:
+            keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
+            attrs.append({"AttributeName": "sk", "AttributeType": "S"})
+        ddb = self.client("dynamodb")
+        ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+        return name
+
+    def create_queues(self, name: str | None = None, max_receive_count: int = 3) -> tuple[str, str]:
+        name = name or f"q-{time.time_ns()}"
+        sqs = self.client("sqs")
+        dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+        url = sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive})["QueueUrl"]
+        return url, dlq
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    binary = shutil.which("moto_server")
+    if binary is None:
+        pytest.fail("moto_server not found: pip install 'moto[server]'")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_port(port)
+        yield MotoServer(f"http://127.0.0.1:{port}")
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,4 +1,4 @@
-"""One contract suite for every TaskQueue: in-process and Redis Streams (real redis-server)."""
+"""One contract suite for every TaskQueue: in-process, Redis Streams (real redis-server), SQS (moto server)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,18 @@ from agent_app.core.ports import TaskQueue
 LEASE = 0.6
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "sqs"])
 async def queue(request: pytest.FixtureRequest) -> AsyncIterator[TaskQueue]:
     if request.param == "memory":
         yield MemoryQueue(max_attempts=2)
+        return
+    if request.param == "sqs":  # moto server: real boto3 over HTTP; records and keys in DynamoDB
+        from agent_app.adapters.queue.sqs import SqsQueue
+
+        moto = request.getfixturevalue("moto_server")
+        url, dlq = moto.create_queues(max_receive_count=10)
+        yield SqsQueue(queue_url=url, dlq_url=dlq, table=moto.create_table(), max_attempts=2,
+                       sqs_client=moto.client("sqs"), dynamodb_client=moto.client("dynamodb"))
         return
     server = request.getfixturevalue("redis_server")
     q = RedisStreamsQueue.from_url(

@@ -1,4 +1,4 @@
-"""StateStore contract: in-process and Redis (real redis-server)."""
+"""StateStore contract: in-process, Redis (real redis-server), DynamoDB (moto server)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,17 @@ from agent_app.core.models import Chunk
 from agent_app.core.ports import StateStore
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "dynamodb"])
 async def state(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
     if request.param == "memory":
         yield MemoryState(heartbeat_seconds=0.2)
+        return
+    if request.param == "dynamodb":  # moto server: real boto3 over HTTP
+        from agent_app.adapters.state.dynamodb import DynamoState
+
+        moto = request.getfixturevalue("moto_server")
+        yield DynamoState(table=moto.create_table(), heartbeat_seconds=0.2, poll_seconds=0.05,
+                          client=moto.client("dynamodb"))
         return
     server = request.getfixturevalue("redis_server")
     s = RedisState.from_url(server.url, prefix=f"t{uuid.uuid4().hex[:6]}", heartbeat_seconds=0.2)

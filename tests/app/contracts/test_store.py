@@ -13,8 +13,16 @@ from agent_app.adapters.store.sql import SqlStore
 from agent_app.core.models import RunStatus, Task
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "dynamodb"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    if request.param == "dynamodb":  # moto server: the serverless task store in the state table
+        from agent_app.adapters.store.dynamodb import DynamoStore
+
+        moto = request.getfixturevalue("moto_server")
+        dynamo = DynamoStore(table=moto.create_table(), client=moto.client("dynamodb"))
+        await dynamo.init()
+        yield dynamo  # type: ignore[misc]
+        return
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/t.db"
     else:
