@@ -147,8 +147,11 @@ def queue_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     def record_handler(record: SQSRecord) -> None:
         rt.run(_execute_record(rt, record.raw_event, request_id))
 
+    # A batch where every record failed is reported record by record too (not raised), so the
+    # response always names exactly the failed messages.
     result = process_partial_response(event=event, record_handler=record_handler,
-                                      processor=BatchProcessor(event_type=EventType.SQS), context=context)
+                                      processor=BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False),
+                                      context=context)
     try:
         rt.run(rt.sender.deliver_due())
     except Exception as exc:  # callbacks are retried from the outbox on a later batch
