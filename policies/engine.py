@@ -171,6 +171,8 @@ class Rule:
     config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """JSON-schema properties of the settings, each with a `default`."""
     severity: Literal["low", "medium", "high", "critical"] = "medium"
+    fixes: Mapping[str, str] = field(default_factory=dict)
+    """Type token -> the remediation for that kind of resource (default: `remediation`)."""
 
     def defaults(self) -> dict[str, Any]:
         return {key: schema["default"] for key, schema in self.config.items() if "default" in schema}
@@ -191,12 +193,12 @@ class Rule:
     def run_stack(self, resources: Sequence[Resource], ctx: Context) -> list[Finding]:
         return list(self.check(resources, ctx))
 
-    def fix_for(self, finding: Finding) -> str:
-        return finding.fix or self.remediation
+    def fix_for(self, finding: Finding, resource_type: str | None = None) -> str:
+        return finding.fix or self.fixes.get(resource_type or "", self.remediation)
 
-    def report_text(self, finding: Finding) -> str:
+    def report_text(self, finding: Finding, resource_type: str | None = None) -> str:
         """The message handed to CrossGuard's `report_violation` (it prepends the description)."""
-        return f"{finding.message}\nRemediation: {self.fix_for(finding)}"
+        return f"{finding.message}\nRemediation: {self.fix_for(finding, resource_type)}"
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,7 @@ def evaluate(
         for res, finding in pairs:
             out.append(Violation(
                 policy=rule.name, level=effective_level(level), message=finding.message,
-                remediation=rule.fix_for(finding), description=rule.description,
+                remediation=rule.fix_for(finding, res.type if res else None), description=rule.description,
                 urn=res.urn if res else finding.urn, resource_type=res.type if res else None,
                 resource_name=res.name if res else None, area=rule.area, severity=rule.severity))
     return out
@@ -361,7 +363,7 @@ def to_pulumi_policy(rule: Rule) -> Any:
                             provider_props=_provider_props(args.provider))
             ctx = rule.context(args.get_config(), args.stack_tags)
             for finding in rule.run_resource(view, ctx):
-                report(rule.report_text(finding), None)
+                report(rule.report_text(finding, args.resource_type), None)
 
         return ResourceValidationPolicy(rule.name, rule.description, validate_resource, **common)
 
@@ -372,7 +374,8 @@ def to_pulumi_policy(rule: Rule) -> Any:
                           provider_props=_provider_props(r.provider))
                  for r in args.resources]
         ctx = rule.context(args.get_config(), args.stack_tags)
+        types = {view.urn: view.type for view in views}
         for finding in rule.run_stack(views, ctx):
-            report(rule.report_text(finding), finding.urn)
+            report(rule.report_text(finding, types.get(finding.urn or "")), finding.urn)
 
     return StackValidationPolicy(rule.name, rule.description, validate_stack, **common)

@@ -74,23 +74,27 @@ CONTAINER_TYPES = K8S_WORKLOADS | {ECS_TASK, CLOUD_RUN_SERVICE, CLOUD_RUN_JOB, D
 
 def resource_rule(registry: list[Rule], *, name: str, description: str, remediation: str, level: Level,
                   area: str, types: Iterable[str] | None, config: Mapping[str, Mapping[str, Any]] | None = None,
-                  severity: str = "medium") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a per-resource check: `fn(resource, ctx)` yields messages or `Finding`s."""
+                  severity: str = "medium", fixes: Mapping[str, str] | None = None,
+                  ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a per-resource check: `fn(resource, ctx)` yields messages or `Finding`s.
+    `fixes` maps a type token to the remediation for that kind of resource."""
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         registry.append(Rule(name=name, description=description, remediation=remediation, level=level, area=area,
                              kind="resource", check=fn, types=frozenset(types) if types is not None else None,
-                             config=dict(config or {}), severity=severity))  # type: ignore[arg-type]
+                             config=dict(config or {}), severity=severity,  # type: ignore[arg-type]
+                             fixes=dict(fixes or {})))
         return fn
     return wrap
 
 
 def stack_rule(registry: list[Rule], *, name: str, description: str, remediation: str, level: Level, area: str,
-               config: Mapping[str, Mapping[str, Any]] | None = None,
-               severity: str = "medium") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+               config: Mapping[str, Mapping[str, Any]] | None = None, severity: str = "medium",
+               fixes: Mapping[str, str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a whole-stack check: `fn(resources, ctx)` yields `Finding`s (with `urn`)."""
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         registry.append(Rule(name=name, description=description, remediation=remediation, level=level, area=area,
-                             kind="stack", check=fn, config=dict(config or {}), severity=severity))  # type: ignore[arg-type]
+                             kind="stack", check=fn, config=dict(config or {}), severity=severity,  # type: ignore[arg-type]
+                             fixes=dict(fixes or {})))
         return fn
     return wrap
 
@@ -232,3 +236,8 @@ def containers(resource: Resource) -> Iterator[Container]:
                 yield Container(f"container {spec.get('name') or index!r}", spec, "cloudrun")
     elif resource.type == DOCKER_CONTAINER:
         yield Container("container", resource.props, "docker")
+
+
+def for_types(types: Iterable[str], fix: str) -> dict[str, str]:
+    """The same remediation for several type tokens (for a rule's `fixes`)."""
+    return dict.fromkeys(types, fix)

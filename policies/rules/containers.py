@@ -18,6 +18,7 @@ from policies.rules._common import (
     Container,
     as_dict,
     containers,
+    for_types,
     resource_rule,
 )
 
@@ -39,6 +40,12 @@ def _root_user(user: Any) -> bool:
     description="Checks whether containers run as a non-root user and are not privileged.",
     remediation="Kubernetes: securityContext {runAsNonRoot: true, runAsUser: 10001, allowPrivilegeEscalation: "
                 "false}; ECS: user: \"10001\"; Docker: user: \"10001\". The agent image's user is 10001.",
+    fixes={**for_types(K8S_WORKLOADS, "Set securityContext {runAsNonRoot: true, runAsUser: 10001, "
+                       "allowPrivilegeEscalation: false} on the pod or container, and no privileged: true."),
+           ECS_TASK: "Set the container definition's user (\"10001\" for the agent image; the image's non-root "
+                     "uid for others) and drop privileged.",
+           DOCKER_CONTAINER: "Set user (e.g. \"999:999\" for the official postgres and redis images, \"10001\" "
+                             "for the agent image) and chown its volume to that uid."},
 )
 def container_non_root(resource: Resource, ctx: Context) -> Iterator[str]:
     for c in containers(resource):
@@ -67,6 +74,11 @@ def container_non_root(resource: Resource, ctx: Context) -> Iterator[str]:
     description="Checks whether containers mount their root filesystem read-only.",
     remediation="Kubernetes: securityContext.readOnlyRootFilesystem: true plus an emptyDir at /tmp; ECS: "
                 "readonlyRootFilesystem: true plus a task volume for /tmp; Docker: readOnly: true with a tmpfs.",
+    fixes={**for_types(K8S_WORKLOADS, "Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir "
+                       "where the process writes (/tmp)."),
+           ECS_TASK: "Set readonlyRootFilesystem: true and add a task volume for /tmp.",
+           DOCKER_CONTAINER: "Set readOnly: true and add tmpfs mounts for the paths the process writes "
+                             "(e.g. /tmp, /var/run/postgresql) besides its data volume."},
 )
 def container_read_only_root_fs(resource: Resource, ctx: Context) -> Iterator[str]:
     for c in containers(resource):
@@ -83,6 +95,10 @@ def container_read_only_root_fs(resource: Resource, ctx: Context) -> Iterator[st
     description="Checks whether containers declare CPU and memory limits.",
     remediation="Kubernetes: resources.requests and resources.limits for cpu and memory; ECS: task-level cpu "
                 "and memory; Cloud Run: resources.limits {cpu, memory}.",
+    fixes={**for_types(K8S_WORKLOADS, "Set resources.requests and resources.limits (cpu, memory) on every "
+                       "container."),
+           ECS_TASK: "Set the task definition's cpu and memory (agent-infra: app.cpu, app.memory_mb).",
+           **for_types((CLOUD_RUN_SERVICE, CLOUD_RUN_JOB), "Set resources.limits {cpu, memory} on every container.")},
     config={"requireCpuLimit": {"type": "boolean", "default": True,
                                 "description": "Kubernetes: require limits.cpu (false: requests.cpu is enough)."}},
 )

@@ -22,6 +22,7 @@ from policies.rules._common import (
     as_dict,
     as_list,
     fmt,
+    for_types,
     is_production,
     number,
     of_type,
@@ -49,6 +50,15 @@ def _flag(resource: Resource, path: str, want: bool = True, default: object = No
     description="Checks whether queues, caches, databases and tables are encrypted at rest.",
     remediation="SQS: sqsManagedSseEnabled: true or kmsMasterKeyId; ElastiCache: atRestEncryptionEnabled: true; "
                 "RDS/Aurora: storageEncrypted: true; DynamoDB: leave serverSideEncryption enabled.",
+    fixes={SQS_QUEUE: "Set sqsManagedSseEnabled: true, or kmsMasterKeyId for a customer-managed key (agent-infra's "
+                      "Queue always encrypts).",
+           REDIS_GROUP: "Set atRestEncryptionEnabled: true (the valkey engine's default); changing it replaces "
+                        "the replication group.",
+           RDS_CLUSTER: "Set storageEncrypted: true (with kmsKeyId for a customer-managed key); an existing "
+                        "cluster is encrypted by restoring a snapshot into a new one.",
+           RDS_INSTANCE: "Set storageEncrypted: true; an existing instance is encrypted by restoring a snapshot.",
+           DYNAMODB_TABLE: "Remove serverSideEncryption.enabled: false (tables are encrypted with an AWS-owned key "
+                           "by default) or set it to true with a kmsKeyArn."},
 )
 def encryption_at_rest(resource: Resource, ctx: Context) -> Iterator[str]:
     if resource.type == SQS_QUEUE:
@@ -71,6 +81,9 @@ def encryption_at_rest(resource: Resource, ctx: Context) -> Iterator[str]:
     description="Checks whether caches and databases only accept encrypted connections.",
     remediation="ElastiCache: transitEncryptionEnabled: true; Cloud SQL: settings.ipConfiguration.sslMode: "
                 "ENCRYPTED_ONLY; Memorystore: transitEncryptionMode: SERVER_AUTHENTICATION.",
+    fixes={REDIS_GROUP: "Set transitEncryptionEnabled: true and connect with rediss:// (TLS).",
+           CLOUD_SQL: "Set settings.ipConfiguration.sslMode: ENCRYPTED_ONLY.",
+           MEMORYSTORE: "Set transitEncryptionMode: SERVER_AUTHENTICATION and connect with TLS."},
 )
 def encryption_in_transit(resource: Resource, ctx: Context) -> Iterator[str]:
     if resource.type == REDIS_GROUP and _flag(resource, "transitEncryptionEnabled") is False:
@@ -96,6 +109,10 @@ OPEN_CIDRS = ("0.0.0.0/0", "::/0")
     description="Checks whether databases are unreachable from the internet.",
     remediation="Set publiclyAccessible: false (RDS) or remove 0.0.0.0/0 from Cloud SQL authorizedNetworks and "
                 "connect through private networking or the Cloud SQL Auth Proxy.",
+    fixes={**for_types((RDS_INSTANCE, RDS_CLUSTER_INSTANCE), "Set publiclyAccessible: false and reach the database "
+                       "from inside the VPC (security group from the app's security group only)."),
+           CLOUD_SQL: "Remove 0.0.0.0/0 from settings.ipConfiguration.authorizedNetworks; use private IP or the "
+                      "Cloud SQL Auth Proxy."},
 )
 def no_public_database(resource: Resource, ctx: Context) -> Iterator[str]:
     if resource.type in (RDS_INSTANCE, RDS_CLUSTER_INSTANCE):
@@ -114,6 +131,11 @@ def no_public_database(resource: Resource, ctx: Context) -> Iterator[str]:
     remediation="RDS/Aurora: backupRetentionPeriod >= minRetentionDays (agent-infra: database.backup_retention_days); "
                 "DynamoDB: pointInTimeRecovery.enabled: true; ElastiCache: snapshotRetentionLimit >= 1; "
                 "Cloud SQL: settings.backupConfiguration.enabled: true.",
+    fixes={**for_types((RDS_CLUSTER, RDS_INSTANCE), "Set backupRetentionPeriod to at least minRetentionDays "
+                       "(agent-infra: database.backup_retention_days)."),
+           DYNAMODB_TABLE: "Set pointInTimeRecovery: {enabled: true}.",
+           REDIS_GROUP: "Set snapshotRetentionLimit: 1 or more (and a snapshotWindow).",
+           CLOUD_SQL: "Set settings.backupConfiguration: {enabled: true, pointInTimeRecoveryEnabled: true}."},
     config={"minRetentionDays": {"type": "number", "default": 7,
                                  "description": "Shortest acceptable RDS/Aurora backup retention, days."}},
 )
@@ -122,7 +144,7 @@ def backups_enabled(resource: Resource, ctx: Context) -> Iterator[str]:
         raw = resource.get("backupRetentionPeriod", 1)
         days = number(raw)
         if days is not None and days < ctx["minRetentionDays"]:
-            yield f"backupRetentionPeriod is {fmt(days)} days, below {fmt(ctx['minRetentionDays'])}"
+            yield f"backupRetentionPeriod is {fmt(days)} day(s), below the minimum of {fmt(ctx['minRetentionDays'])}"
     elif resource.type == DYNAMODB_TABLE and _flag(resource, "pointInTimeRecovery.enabled") is False:
         yield "pointInTimeRecovery.enabled is not true"
     elif resource.type == REDIS_GROUP:

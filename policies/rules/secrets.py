@@ -8,8 +8,12 @@ from typing import Any
 
 from policies.engine import SECRET, Context, Resource, Rule, is_unknown
 from policies.rules._common import (
+    CLOUD_RUN_JOB,
+    CLOUD_RUN_SERVICE,
     CONTAINER_TYPES,
+    ECS_TASK,
     K8S_CONFIGMAP,
+    K8S_WORKLOADS,
     LAMBDA,
     RDS_CLUSTER,
     RDS_INSTANCE,
@@ -110,6 +114,18 @@ def environment(resource: Resource) -> Iterator[tuple[str, Any]]:
                 "`app.secrets: {NAME: {config: key}}`; ECS `secrets[].valueFrom`, Kubernetes "
                 "`valueFrom.secretKeyRef`, Cloud Run `valueSource.secretKeyRef`, Lambda the secret's ARN "
                 "read at start-up. Rotate any key that was committed.",
+    fixes={LAMBDA: "Keep the value in Secrets Manager (agent-infra: app.secrets) and pass only its ARN "
+                   "(NAME_SECRET_ARN); the function reads it at start-up. Rotate any key that was committed.",
+           ECS_TASK: "Move the variable from environment to the container's secrets [{name, valueFrom: <Secrets "
+                     "Manager ARN>}]. Rotate any key that was committed.",
+           K8S_CONFIGMAP: "Move the key to a Secret (or an ExternalSecret) and reference it with "
+                          "valueFrom.secretKeyRef. Rotate any key that was committed.",
+           **dict.fromkeys(K8S_WORKLOADS, "Use valueFrom.secretKeyRef (a Secret or ExternalSecret); build URLs with "
+                           "$(VAR) expansion of the secret variable. Rotate any key that was committed."),
+           CLOUD_RUN_SERVICE: "Use envs[].valueSource.secretKeyRef {secret, version} from Secret Manager.",
+           CLOUD_RUN_JOB: "Use envs[].valueSource.secretKeyRef {secret, version} from Secret Manager.",
+           **dict.fromkeys(LITERAL_CREDENTIALS, "Set manageMasterUserPassword: true and drop the password "
+                           "argument; the app reads the RDS-managed secret by ARN.")},
     config={"allowedNames": {"type": "array", "items": {"type": "string"}, "default": [],
                              "description": "Variable names that are known not to be secrets."}},
 )

@@ -217,6 +217,8 @@ def container_health_probes(resource: Resource, ctx: Context) -> Iterator[str]:
     description="Checks whether function and service request timeouts are set explicitly and within bounds.",
     remediation="Set the Lambda `timeout` (agent-infra: timeouts.run_seconds) or the Cloud Run template "
                 "`timeout` between the configured minimum and maximum.",
+    fixes={LAMBDA: "Set the function's timeout between minSeconds and maxSeconds (agent-infra: timeouts.run_seconds).",
+           CLOUD_RUN_SERVICE: "Set template.timeout (e.g. \"300s\") between minSeconds and maxSeconds."},
     config={"minSeconds": {"type": "number", "default": 10, "description": "Shortest acceptable timeout."},
             "maxSeconds": {"type": "number", "default": 900, "description": "Longest acceptable timeout."}},
 )
@@ -242,6 +244,10 @@ def function_timeout_bounds(resource: Resource, ctx: Context) -> Iterator[str]:
     remediation="Set the integration's timeoutMilliseconds (agent-infra: timeouts.request_seconds) and the "
                 "load balancer's idleTimeout (timeouts.idle_seconds) within the configured bounds; use the "
                 "webhook/queue path for longer work.",
+    fixes={HTTP_INTEGRATION: "Set timeoutMilliseconds at most maxIntegrationSeconds x 1000 (agent-infra: "
+                             "timeouts.request_seconds); send longer work through the webhook queue.",
+           **dict.fromkeys(LOAD_BALANCERS, "Set idleTimeout between minIdleSeconds and maxIdleSeconds (agent-infra: "
+                           "timeouts.idle_seconds).")},
     config={"maxIntegrationSeconds": {"type": "number", "default": 30,
                                       "description": "Longest API Gateway integration timeout."},
             "minIdleSeconds": {"type": "number", "default": 30, "description": "Shortest load balancer idle timeout."},

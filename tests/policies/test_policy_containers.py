@@ -81,3 +81,13 @@ def test_image_from_an_unknown_output_is_not_judged() -> None:
     unknown = pulumi.output.Unknown()
     container = res("docker:index/container:Container", {"image": unknown, "user": "10001", "readOnly": True})
     assert messages("no-latest-image", container) == []
+
+
+def test_remediation_names_the_fix_for_the_resource_type() -> None:
+    from policy_helpers import violations
+
+    docker = res("docker:index/container:Container", {"image": "postgres:16", "readOnly": True}, name="pg")
+    (found,) = violations("container-non-root", docker)
+    assert found.remediation.startswith('Set user (e.g. "999:999" for the official postgres and redis images')
+    (found,) = violations("container-non-root", task("e", user=None))
+    assert found.remediation.startswith("Set the container definition's user")

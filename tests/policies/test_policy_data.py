@@ -49,7 +49,7 @@ def test_backups_enabled() -> None:
                     res(REDIS, {"snapshotRetentionLimit": 1}), res(AURORA, {"backupRetentionPeriod": UNKNOWN})) == []
     assert messages("backups-enabled", res(AURORA, {}, name="db"), res(TABLE, {}, name="t"), res(REDIS, {}, name="r"),
                     res(SQL, {"settings": {"backupConfiguration": {"enabled": False}}}, name="sql")) == [
-        "db: backupRetentionPeriod is 1 days, below 7", "t: pointInTimeRecovery.enabled is not true",
+        "db: backupRetentionPeriod is 1 day(s), below the minimum of 7", "t: pointInTimeRecovery.enabled is not true",
         "r: snapshotRetentionLimit is 0, so the cache has no backups",
         "sql: settings.backupConfiguration.enabled is not true"]
 

@@ -64,7 +64,7 @@ def test_cli_exits_1_and_names_violations_grouped_by_resource(insecure_project: 
     out = result.stdout
     assert "api (aws:lambda/function:Function)\n  [mandatory] function-timeout-bounds: timeout is not set" in out
     assert "  [mandatory] no-plaintext-secrets: OPENAI_API_KEY holds a literal value" in out
-    assert "      fix: Store the value in the cloud's secret manager" in out
+    assert "      fix: Keep the value in Secrets Manager (agent-infra: app.secrets) and pass only its ARN" in out
     assert out.index("stack insecure/ci") < out.index("admin (aws:iam/rolePolicy:RolePolicy)")
     assert f"insecure/ci: {len(ALL_RULES)} policies" in out and "FAILED" in out
 
