@@ -160,7 +160,16 @@ def resource_tags(resource: Resource, key: str = "tags") -> Mapping[str, Any] | 
     labels = resource.provider_props.get("defaultLabels") if key == "labels" else None
     if isinstance(labels, str):
         labels = json_value(labels)
-    return {**default_tags, **as_dict(labels), **as_dict(own)}
+    # Under the CLI, stack policies see outputs, where `tagsAll` / `effectiveLabels` already
+    # include the provider's defaults.
+    merged = resource.get("tagsAll" if key == "tags" else "effectiveLabels")
+    return {**default_tags, **as_dict(labels), **as_dict(merged if not is_unknown(merged) else {}), **as_dict(own)}
+
+
+def present(value: Any) -> bool:
+    """Set (or unknown). Providers report an unset string attribute as "" in a resource's outputs,
+    which stack policies see under the CLI."""
+    return value is not None and value != ""
 
 
 def environment_of(resource: Resource, ctx: Any) -> str | None:

@@ -15,6 +15,7 @@ from policies.rules._common import (
     fmt,
     number,
     of_type,
+    present,
     references,
     resource_rule,
     stack_rule,
@@ -87,7 +88,7 @@ def dead_letter_queues(resources: Sequence[Resource]) -> list[Resource]:
     queues = of_type(resources, SQS_QUEUE)
     targets: list[Resource] = []
     for source in queues:
-        if source.get("redrivePolicy") is None:
+        if not present(source.get("redrivePolicy")):
             continue
         for queue in queues:
             if queue is not source and queue.urn in source.dependencies and queue not in targets:

@@ -17,6 +17,7 @@ from policies.rules._common import (
     as_dict,
     as_list,
     of_type,
+    present,
     resource_tags,
     stack_rule,
 )
@@ -72,7 +73,7 @@ def queue_has_dlq(resources: Sequence[Resource], ctx: Context) -> Iterator[Findi
     dlqs = {q.urn for q in dead_letter_queues(resources)}
     redriven = {urn for r in of_type(resources, SQS_REDRIVE) for urn in r.dependencies}
     for queue in of_type(resources, SQS_QUEUE):
-        if queue.urn in dlqs or queue.urn in redriven or queue.get("redrivePolicy") is not None:
+        if queue.urn in dlqs or queue.urn in redriven or present(queue.get("redrivePolicy")):
             continue
         yield Finding("queue has no redrivePolicy, so a poison message is retried until it expires", urn=queue.urn)
     subscriptions = of_type(resources, PUBSUB_SUBSCRIPTION)

@@ -44,3 +44,10 @@ def test_required_tags() -> None:
         "q: missing tags: stack, environment", "run: missing tags: project, environment"]
     assert messages("required-tags", res(QUEUE, {"tags": TAGS}, name="q"),
                     config={"requiredTags": ["owner"]}) == ["q: missing tags: owner"]
+
+
+def test_outputs_shapes_seen_by_stack_policies_under_the_cli() -> None:
+    """AnalyzeStack gets outputs: an unset redrive policy is "", default tags are in tagsAll."""
+    assert messages("queue-has-dlq", res(QUEUE, {"redrivePolicy": ""}, name="q")) == [
+        "q: queue has no redrivePolicy, so a poison message is retried until it expires"]
+    assert messages("required-tags", res(QUEUE, {"tags": {}, "tagsAll": TAGS})) == []
