@@ -124,6 +124,7 @@ def schema(
 
 app.add_typer(__import__("policies.cli").cli.app, name="policy")  # owned by policies/cli.py
 app.command("render")(__import__("components.kubernetes.render").kubernetes.render.render_command)  # owned by components/kubernetes/render.py
+app.command("build")(__import__("components.aws.lambda_bundle").aws.lambda_bundle.build_command)  # owned by components/aws/lambda_bundle.py
 
 
 def main() -> None:

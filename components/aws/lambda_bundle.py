@@ -1,0 +1,240 @@
+"""`agent-infra build`: the Lambda bundle (agent_app + its runtime dependencies) as a reproducible zip.
+
+* **Runtime dependencies only**: the `app` extra of pyproject.toml minus what only the container
+  service needs (:data:`SERVER_ONLY`: uvicorn, asyncpg, redis, websockets); never the `dev` extra.
+* **Lambda's platform**: manylinux wheels for the runtime's Python and the function's
+  architecture (`pip download/install --platform manylinux2014_aarch64 --only-binary=:all:`),
+  so the bundle built on a laptop imports on Lambda.
+* **Cached and pinned**: wheels are downloaded once into `~/.cache/agent-infra/wheels/<target>/`
+  and the resolved versions are written beside the bundle (`lambda-<runtime>-<arch>.lock`); the next
+  build installs exactly those pins from the cache, with no network. `--upgrade` re-resolves.
+* **Reproducible**: entries sorted, timestamps fixed (1980-01-01), permissions normalised,
+  no `__pycache__`/`*.pyc`, no console scripts, no pip bookkeeping (`RECORD`, `REQUESTED`); so the same input gives the same sha256 and an
+  unchanged program does not redeploy the function.
+* **Checked against Lambda's limits**: 50 MB zipped (direct upload) and 250 MB unzipped.
+
+`components/aws/lambda_code.py` finds the result at `.agent-infra/build/lambda-<runtime>-<arch>.zip`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from components.aws.lambda_code import BUILD_DIR, agent_app_source
+from components.errors import ConfigError
+
+ZIPPED_LIMIT_BYTES = 50 * 1024 * 1024
+"""Largest zip Lambda accepts as a direct upload."""
+UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+"""Largest unzipped function code (with layers)."""
+SERVER_ONLY = frozenset({"uvicorn", "asyncpg", "redis", "websockets"})
+"""Packages of the `app` extra only the container service needs (ASGI server, PostgreSQL, Redis)."""
+RUNTIMES = {"python3.11": "3.11", "python3.12": "3.12", "python3.13": "3.13"}
+ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_SKIP_DIRS = {"__pycache__", "bin"}
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+# pip's install bookkeeping: varies with how a package was asked for (REQUESTED), unused at runtime.
+_INSTALL_RECORDS = {"RECORD", "REQUESTED", "INSTALLER", "direct_url.json"}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    sha256: str
+    zipped_bytes: int
+    unzipped_bytes: int
+    files: int
+    requirements: tuple[str, ...]
+
+
+def platforms(runtime: str, architecture: str) -> list[str]:
+    """pip platform tags the runtime's OS accepts (python3.12+ run on Amazon Linux 2023, glibc 2.34)."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime: {runtime!r} is not a supported Lambda Python runtime; use one of {sorted(RUNTIMES)}")
+    if architecture not in ARCHITECTURES:
+        raise ConfigError(f"--architecture: {architecture!r} is not a Lambda architecture; use arm64 or x86_64")
+    arch = ARCHITECTURES[architecture]
+    tags = [f"manylinux2014_{arch}"]
+    if runtime != "python3.11":
+        tags += [f"manylinux_2_28_{arch}", f"manylinux_2_34_{arch}"]
+    return tags
+
+
+def runtime_requirements(pyproject: Path) -> list[str]:
+    """The `app` extra minus :data:`SERVER_ONLY`."""
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    keep = []
+    for req in extras["app"]:
+        name = re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower().replace("_", "-")
+        if name not in SERVER_ONLY:
+            keep.append(req)
+    return keep
+
+
+def _pip(args: Sequence[str]) -> None:
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise ConfigError(f"pip failed ({' '.join(args[:2])}...):\n{tail}")
+
+
+def _target_args(runtime: str, architecture: str) -> list[str]:
+    args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", RUNTIMES[runtime]]
+    for tag in platforms(runtime, architecture):
+        args += ["--platform", tag]
+    return args
+
+
+def _installed_pins(staging: Path) -> list[str]:
+    pins = []
+    for dist in staging.glob("*.dist-info"):
+        meta = (dist / "METADATA").read_text(encoding="utf-8", errors="replace")
+        name = re.search(r"^Name: (.+)$", meta, re.M)
+        version = re.search(r"^Version: (.+)$", meta, re.M)
+        if name and version:
+            pins.append(f"{name.group(1).strip()}=={version.group(1).strip()}")
+    return sorted(pins, key=str.lower)
+
+
+def write_deterministic_zip(source: Path, out: Path) -> tuple[int, int]:
+    """Zip ``source`` reproducibly; returns (files, unzipped bytes)."""
+    files: list[Path] = []
+    for root, dirs, names in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        in_dist_info = root.endswith(".dist-info")
+        files += [Path(root) / name for name in names
+                  if not name.endswith(_SKIP_SUFFIXES) and not (in_dist_info and name in _INSTALL_RECORDS)]
+    entries = sorted((p.relative_to(source).as_posix(), p) for p in files)
+    total = 0
+    tmp = out.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for arcname, path in entries:
+            info = zipfile.ZipInfo(arcname, date_time=_FIXED_TIME)
+            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--, whatever the build host had
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, whatever the build host
+            data = path.read_bytes()
+            total += len(data)
+            zf.writestr(info, data, compresslevel=9)
+    tmp.replace(out)
+    return len(entries), total
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_bundle(
+    runtime: str = "python3.12",
+    architecture: str = "arm64",
+    *,
+    out_dir: Path | None = None,
+    project: Path | None = None,
+    requirements: Sequence[str] | None = None,
+    cache_dir: Path | None = None,
+    find_links: Path | None = None,
+    upgrade: bool = False,
+) -> Bundle:
+    """Build ``lambda-<runtime>-<architecture>.zip`` in ``out_dir`` (default `.agent-infra/build`).
+
+    ``requirements`` overrides the `app` extra (tests use a tiny set); ``find_links`` points pip
+    at a local wheel directory instead of PyPI (offline builds, tests).
+    """
+    project = (project or Path.cwd()).resolve()
+    target_args = _target_args(runtime, architecture)
+    out_dir = (out_dir or project / BUILD_DIR).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"lambda-{runtime}-{architecture}"
+    lock = out_dir / f"{stem}.lock"
+    cache = (cache_dir or Path(os.environ.get("AGENT_INFRA_CACHE", Path.home() / ".cache" / "agent-infra"))
+             / "wheels" / f"{runtime}-{architecture}")
+    cache.mkdir(parents=True, exist_ok=True)
+    if requirements is None:
+        pyproject = project / "pyproject.toml"
+        if not pyproject.exists():
+            raise ConfigError(f"no pyproject.toml in {project}: run `agent-infra build` from the project root")
+        requirements = runtime_requirements(pyproject)
+    pinned = lock.exists() and not upgrade
+    reqs = [line for line in lock.read_text().splitlines() if line.strip()] if pinned else list(requirements)
+    index = ["--no-index", "--find-links", str(find_links)] if find_links else []
+    with tempfile.TemporaryDirectory(prefix="agent-lambda-") as tmp:
+        req_file = Path(tmp) / "requirements.txt"
+        req_file.write_text("\n".join(reqs) + "\n")
+        have_all = pinned and _cache_has(cache, reqs)
+        if not have_all:
+            _pip(["download", "--dest", str(cache), *index, *target_args, "-r", str(req_file)])
+        staging = Path(tmp) / "staging"
+        _pip(["install", "--no-index", "--find-links", str(cache), "--target", str(staging), "--no-compile",
+              *target_args, "-r", str(req_file)])
+        shutil.copytree(agent_app_source(), staging / "agent_app",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile"))
+        pins = _installed_pins(staging)
+        lock.write_text("\n".join(pins) + "\n")
+        out = out_dir / f"{stem}.zip"
+        files, unzipped = write_deterministic_zip(staging, out)
+    zipped = out.stat().st_size
+    bundle = Bundle(out, sha256_of(out), zipped, unzipped, files, tuple(pins))
+    check_limits(bundle)
+    return bundle
+
+
+def _cache_has(cache: Path, pins: Sequence[str]) -> bool:
+    names = {p.name.lower().replace("_", "-") for p in cache.glob("*.whl")}
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        prefix = f"{name.lower().replace('_', '-').replace('.', '-')}-{version}-"
+        if not any(n.replace("_", "-").startswith(prefix) for n in names):
+            return False
+    return True
+
+
+def check_limits(bundle: Bundle) -> None:
+    """Refuse a bundle Lambda would reject, naming the limit and what to do."""
+    mb = 1024 * 1024
+    if bundle.unzipped_bytes > UNZIPPED_LIMIT_BYTES:
+        raise ConfigError(f"Lambda bundle {bundle.path}: {bundle.unzipped_bytes / mb:.1f} MB unzipped exceeds Lambda's "
+                          "250 MB limit; drop dependencies or deploy a container image (app.image)")
+    if bundle.zipped_bytes > ZIPPED_LIMIT_BYTES:
+        raise ConfigError(f"Lambda bundle {bundle.path}: {bundle.zipped_bytes / mb:.1f} MB zipped exceeds the 50 MB "
+                          "direct-upload limit; drop dependencies or deploy a container image (app.image)")
+
+
+def build_command(
+    runtime: Annotated[str, typer.Option(help="Lambda runtime (python3.11, python3.12, python3.13).")] = "python3.12",
+    architecture: Annotated[str, typer.Option(help="arm64 (Graviton, cheaper) or x86_64.")] = "arm64",
+    out: Annotated[Path | None, typer.Option(help="Output directory. Default: .agent-infra/build")] = None,
+    upgrade: Annotated[bool, typer.Option(help="Re-resolve versions instead of the pinned .lock.")] = False,
+) -> None:
+    """Build the Lambda bundle: agent_app + runtime wheels for the Lambda platform, reproducible zip."""
+    try:
+        bundle = build_bundle(runtime, architecture, out_dir=out, upgrade=upgrade)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    mb = 1024 * 1024
+    typer.echo(f"built {bundle.path}")
+    typer.echo(f"  size    {bundle.zipped_bytes / mb:.2f} MB zipped, {bundle.unzipped_bytes / mb:.2f} MB unzipped, "
+               f"{bundle.files} files ({len(bundle.requirements)} packages)")
+    typer.echo(f"  sha256  {bundle.sha256}")
+    typer.echo(f"  limits  {bundle.zipped_bytes / ZIPPED_LIMIT_BYTES:.0%} of 50 MB zipped, "
+               f"{bundle.unzipped_bytes / UNZIPPED_LIMIT_BYTES:.0%} of 250 MB unzipped")
