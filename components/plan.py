@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
@@ -183,7 +184,7 @@ def _plain(value: Any, path: str, secret_paths: list[str]) -> Any:
                 if not k.startswith("__")}
     if isinstance(value, list):
         return [_plain(v, f"{path}.{i}", secret_paths) for i, v in enumerate(value)]
-    if value == rpc.UNKNOWN:
+    if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
         return UNKNOWN_MARK
     if isinstance(value, float) and value.is_integer():
         return int(value)
