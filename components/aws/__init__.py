@@ -20,3 +20,4 @@ from components.aws.serverless_agent import ServerlessAgent
 from components.aws.session_table import SessionTable, SessionTableArgs
 from components.aws.vector_collection import VectorCollection, VectorCollectionArgs
 from components.aws.web_acl import WebAcl, WebAclArgs
+from components.aws.websocket_api import WebSocketApi, WebSocketApiArgs

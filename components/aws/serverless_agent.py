@@ -17,10 +17,12 @@ from components.aws.observability import Observability
 from components.aws.queue import Queue
 from components.aws.secrets import Secrets
 from components.aws.session_table import SessionTable
+from components.aws.websocket_api import WebSocketApi
 from components.config import DeploymentConfig
 
 API_HANDLER = "agent_app.lambda_handler.handler"
 WORKER_HANDLER = "agent_app.lambda_handler.queue_handler"
+WEBSOCKET_HANDLER = "agent_app.lambda_handler.websocket_handler"
 
 
 class ServerlessAgent(pulumi.ComponentResource):
@@ -89,11 +91,22 @@ class ServerlessAgent(pulumi.ComponentResource):
             "throttling_burst_limit": config.rate_limits.burst,
             "timeout_seconds": min(30, config.timeouts.request_seconds),
             "log_retention_days": retention, "tags": tags}, child_opts)
+        # WebSocket: the API first (the function's role names its ARN), then the function, then the routes.
+        self.websocket_api = WebSocketApi(f"{name}-ws", {
+            "throttling_rate_limit": config.rate_limits.requests_per_second,
+            "throttling_burst_limit": config.rate_limits.burst, "log_retention_days": retention, "tags": tags},
+            child_opts)
+        self.websocket_function = AgentFunction(f"{name}-ws-handler", {
+            **common, "handler": WEBSOCKET_HANDLER, "timeout_seconds": config.timeouts.run_seconds,
+            "environment": {**env, "AGENT_WS_CONNECTIONS_TABLE": self.websocket_api.connections_table},
+            "grants": [self.table.grant_read_write(), self.websocket_api.connections.grant_read_write(),
+                       self.websocket_api.grant_manage_connections(), *self.secrets.grant_read()]}, child_opts)
+        self.websocket_api.route_to(self.websocket_function.name, self.websocket_function.invoke_arn)
 
         self.observability = Observability(f"{name}-observability", {
             "emails": sorted(set(config.budget.emails) | set(config.observability.alarm_emails)),
             "queues": [{"label": "tasks", "queue_name": self.queue.name, "dlq_name": self.queue.dlq_name}],
-            "function_names": [self.api_function.name, self.worker_function.name],
+            "function_names": [self.api_function.name, self.worker_function.name, self.websocket_function.name],
             "queue_age_seconds": max(300, 2 * config.timeouts.run_seconds), "tags": tags}, child_opts)
         self.secrets.notify_age(self.observability.topic_arn)
         self.budget = Budget(f"{name}-budget", {
@@ -110,6 +123,7 @@ class ServerlessAgent(pulumi.ComponentResource):
             "state_table": self.table.name,
             "api_function": self.api_function.name,
             "worker_function": self.worker_function.name,
+            "websocket_endpoint": self.websocket_api.endpoint,
             "alarm_topic_arn": self.observability.topic_arn,
         }
         if self.observability.dashboard_url is not None:
