@@ -86,8 +86,7 @@ class WebSocketApi(pulumi.ComponentResource):
                                     "detailed_metrics_enabled": True},
             access_log_settings={"destination_arn": self.access_logs.arn, "format": ACCESS_LOG_FORMAT})
         self.connections = SessionTable(f"{name}-connections", {
-            "range_key": None, "deletion_protection": args.deletion_protection,
-            "point_in_time_recovery": False, "tags": args.tags}, pulumi.ResourceOptions(parent=self))
+            "range_key": None, "deletion_protection": args.deletion_protection, "tags": args.tags}, pulumi.ResourceOptions(parent=self))
         self.endpoint = pulumi.Output.concat(self.api.api_endpoint, "/", args.stage_name)
         self.management_endpoint = self.api.api_endpoint.apply(
             lambda e: e.replace("wss://", "https://", 1) + f"/{args.stage_name}")
