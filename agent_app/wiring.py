@@ -15,11 +15,10 @@ from typing import Any
 from agent_app.adapters.llm.offline import OfflineLLM
 from agent_app.adapters.queue.memory import MemoryQueue
 from agent_app.adapters.state.memory import MemoryState
-from agent_app.adapters.store.sql import SqlStore
 from agent_app.adapters.vector.memory import MemoryVectors
 from agent_app.core.llm import ResilientLLM
 from agent_app.core.netguard import NetPolicy
-from agent_app.core.ports import LLM, BackendUnavailable, StateStore, TaskQueue, VectorMemory
+from agent_app.core.ports import LLM, BackendUnavailable, StateStore, TaskQueue, TaskStore, VectorMemory
 from agent_app.core.service import AgentService
 from agent_app.core.tools import builtin_tools
 from agent_app.settings import Settings
@@ -36,7 +35,7 @@ class Container:
     settings: Settings
     queue: TaskQueue
     state: StateStore
-    store: SqlStore
+    store: TaskStore
     vectors: VectorMemory
     llm: LLM
     service: AgentService
@@ -146,6 +145,9 @@ def build_store(settings: Settings) -> Any:
         if not settings.state_table:
             raise ConfigurationError("AGENT_STORE_BACKEND=dynamodb needs AGENT_STATE_TABLE")
         return _optional("agent_app.adapters.store.dynamodb", "DynamoStore", "AGENT_STORE_BACKEND")(settings)
+    # Imported here: SQLAlchemy costs ~200 ms of import, which serverless (DynamoDB) never needs.
+    from agent_app.adapters.store.sql import SqlStore
+
     return SqlStore(settings.sqlalchemy_url)
 
 
