@@ -124,3 +124,17 @@ def test_cli_build_prints_size_and_hash(tmp_path: Path, wheels: Path, monkeypatc
     assert f"sha256  {lambda_bundle.sha256_of(bundle)}" in result.output and "MB zipped" in result.output
     bad = CliRunner().invoke(app, ["build", "--architecture", "sparc"])
     assert bad.exit_code == 2 and "--architecture: 'sparc' is not a Lambda architecture" in bad.output
+
+
+def test_bytecode_is_shipped_reproducibly_when_the_interpreter_matches(tmp_path: Path, wheels: Path) -> None:
+    import sys
+
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    bundles = [build_bundle(runtime, "x86_64", out_dir=tmp_path / out, project=ROOT, requirements=["tinydep"],
+                            cache_dir=tmp_path / "cache", find_links=wheels) for out in ("a", "b")]
+    assert bundles[0].sha256 == bundles[1].sha256
+    with zipfile.ZipFile(bundles[0].path) as zf:
+        names = zf.namelist()
+    tag = sys.implementation.cache_tag
+    assert f"agent_app/__pycache__/lambda_handler.{tag}.pyc" in names
+    assert f"tinydep/__pycache__/__init__.{tag}.pyc" in names
