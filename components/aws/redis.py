@@ -90,7 +90,7 @@ class Redis(pulumi.ComponentResource):
             description=f"{name} session state", engine=args.engine, engine_version=args.engine_version,
             node_type=args.node_type, num_cache_clusters=args.node_count, port=PORT,
             automatic_failover_enabled=args.node_count > 1, multi_az_enabled=args.multi_az,
-            at_rest_encryption_enabled="true", kms_key_id=args.kms_key_arn, transit_encryption_enabled=True,
+            at_rest_encryption_enabled=True, kms_key_id=args.kms_key_arn, transit_encryption_enabled=True,
             auth_token_wo=pulumi.Output.secret(token.random_password), auth_token_wo_version=1,
             subnet_group_name=subnet_group.name, security_group_ids=[self.security_group.id],
             snapshot_retention_limit=args.snapshot_retention_days,

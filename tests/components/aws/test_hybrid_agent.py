@@ -65,7 +65,7 @@ def test_redis_endpoint_reaches_the_url_secret(prod: Plan) -> None:
     version = prod.one("aws:secretsmanager/secretVersion:SecretVersion", "agent-redis-auth")
     assert version.inputs["secretStringWo"] == "[secret]" and "secretString" not in version.inputs
     assert group.inputs["authTokenWo"] == "[secret]" and "authToken" not in group.inputs
-    assert group.inputs["transitEncryptionEnabled"] is True and group.inputs["atRestEncryptionEnabled"] == "true"
+    assert group.inputs["transitEncryptionEnabled"] is True and group.inputs["atRestEncryptionEnabled"] is True
 
 
 def test_secret_values_are_secret_in_the_plan(prod: Plan) -> None:
