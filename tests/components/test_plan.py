@@ -144,5 +144,5 @@ def test_run_project_reads_stack_config_and_secure_values(tmp_path):
 
 def test_run_project_missing_stack_lists_the_available_ones(tmp_path):
     write_project(tmp_path, "", "config: {}\n", stack="dev")
-    with pytest.raises(PlanError, match="no stack 'prod'.*stacks here: dev"):
+    with pytest.raises(PlanError, match=r"no stack 'prod'.*stacks here: dev"):
         run_project(tmp_path, "prod")
