@@ -76,11 +76,16 @@ def serve(
 @app.command("worker")
 def worker_cmd(
     concurrency: Annotated[int | None, typer.Option(help="Parallel tasks (AGENT_WORKER_CONCURRENCY).")] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(help="Serve /healthz and /readyz on this port (AGENT_WORKER_HEALTH_PORT; 0 = any free port)."),
+    ] = None,
+    health_host: Annotated[str, typer.Option(help="Address of the health endpoint.")] = "0.0.0.0",
     log_level: str = "info",
 ) -> None:
     """Run a standalone queue worker (SIGTERM: finish or hand back in-flight tasks, then exit)."""
     from agent_app.wiring import build
-    from agent_app.worker import Worker
+    from agent_app.worker import run_worker
 
     _logging(log_level)
     overrides = {"worker_concurrency": concurrency} if concurrency else {}
@@ -88,16 +93,10 @@ def worker_cmd(
     if settings.queue_backend == "memory":
         typer.echo("agent-app worker needs a shared queue: set AGENT_QUEUE_BACKEND=redis (or sqs)", err=True)
         raise typer.Exit(2)
+    port = health_port if health_port is not None else settings.worker_health_port
 
     async def main() -> None:
-        container = build(settings)
-        await container.start()
-        w = Worker(container)
-        w.install_signal_handlers()
-        try:
-            await w.run()
-        finally:
-            await container.close()
+        await run_worker(build(settings), health_port=port, health_host=health_host)
 
     asyncio.run(main())
 

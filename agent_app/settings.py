@@ -34,6 +34,7 @@ SECRET_NAMES: frozenset[str] = frozenset(
         "AGENT_API_KEYS",
         "AGENT_WEBHOOK_SIGNING_SECRET",
         "AGENT_CALLBACK_SIGNING_SECRET",
+        "AGENT_QDRANT_API_KEY",
     }
 )
 
@@ -66,6 +67,11 @@ ENV_CONTRACT: frozenset[str] = frozenset(
         "AGENT_MAX_STEPS",
         "AGENT_RATE_LIMIT_PER_MINUTE",
         "AGENT_MAX_BODY_BYTES",
+        "AGENT_WORKER_CONCURRENCY",
+        "AGENT_WORKER_HEALTH_PORT",
+        "AGENT_QDRANT_URL",
+        "AGENT_QDRANT_COLLECTION",
+        "AGENT_VECTOR_ENDPOINT",
     }
     | SECRET_NAMES
     | {f"{name}_SECRET_ARN" for name in SECRET_NAMES}
@@ -75,6 +81,8 @@ ENV_CONTRACT: frozenset[str] = frozenset(
 HEALTH_LIVENESS_PATH = "/healthz"
 HEALTH_READINESS_PATH = "/readyz"
 DEFAULT_PORT = 8000
+#: Conventional port of ``agent-app worker --health-port`` (``AGENT_WORKER_HEALTH_PORT``).
+DEFAULT_WORKER_HEALTH_PORT = 8001
 
 _PLACEHOLDERS = {"changeme", "change-me", "placeholder", "secret", "password", "xxx", "todo", "dummy"}
 
@@ -123,7 +131,15 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AGENT_DATABASE_URL", "DATABASE_URL"),
     )
     """SQLAlchemy URL; ``postgresql://`` is rewritten to the asyncpg driver."""
-    vector_backend: Literal["memory", "pgvector"] = "memory"
+    vector_backend: Literal["memory", "pgvector", "qdrant", "opensearch"] = "memory"
+    """Vector memory: ``memory`` (embedded), ``pgvector`` (the SQL database), ``qdrant``
+    (``AGENT_QDRANT_URL``, REST API). ``opensearch`` is accepted by the contract but not built
+    here: the worker refuses to start naming the setting rather than silently using another store."""
+    qdrant_url: str | None = None
+    """Qdrant REST endpoint, e.g. ``http://agent-qdrant:6333`` (``vector_backend=qdrant``)."""
+    qdrant_collection: str = "agent_memory"
+    vector_endpoint: str | None = None
+    """OpenSearch (Serverless) collection endpoint (``vector_backend=opensearch``)."""
 
     llm_provider: Literal["offline", "openai", "anthropic", "bedrock"] = "offline"
     llm_model: str | None = None
@@ -147,6 +163,8 @@ class Settings(BaseSettings):
     callback_max_age_seconds: float = Field(86_400 * 1.5, gt=0)
     """Callbacks are retried with full-jitter backoff for this long (at least 24 h)."""
     worker_concurrency: int = Field(4, ge=1, le=256)
+    worker_health_port: int | None = Field(None, ge=0, le=65_535)
+    """``agent-app worker`` serves ``/healthz`` and ``/readyz`` on this port (unset: no HTTP)."""
     worker_embedded: bool = True
     """``agent-app serve`` runs an in-process worker (the embedded default)."""
 
@@ -162,6 +180,9 @@ class Settings(BaseSettings):
     """Outbound callbacks' ``webhook-signature`` key(s) (``whsec_...`` or raw). First signs; all listed
     sign during a rotation."""
     callback_signing_secret_secret_arn: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    """Qdrant ``api-key`` header (the Qdrant component's ``QDRANT__SERVICE__API_KEY``)."""
+    qdrant_api_key_secret_arn: str | None = None
 
     @model_validator(mode="after")
     def _no_placeholders(self) -> Settings:

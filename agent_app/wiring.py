@@ -156,6 +156,22 @@ def build_vectors(settings: Settings) -> VectorMemory:
         from agent_app.adapters.vector.pgvector import PgVectorMemory
 
         return PgVectorMemory(settings.sqlalchemy_url)
+    if settings.vector_backend == "qdrant":
+        if not settings.qdrant_url:
+            raise ConfigurationError("AGENT_VECTOR_BACKEND=qdrant needs AGENT_QDRANT_URL, e.g. http://qdrant:6333")
+        from agent_app.adapters.vector.qdrant import QdrantMemory
+
+        return QdrantMemory(
+            settings.qdrant_url,
+            collection=settings.qdrant_collection,
+            api_key=settings.secret("qdrant_api_key"),
+        )
+    if settings.vector_backend == "opensearch":
+        raise ConfigurationError(
+            "AGENT_VECTOR_BACKEND=opensearch is not implemented in this build of agent_app (OpenSearch Serverless "
+            f"needs SigV4-signed k-NN requests to AGENT_VECTOR_ENDPOINT={settings.vector_endpoint or '<unset>'}); "
+            "use AGENT_VECTOR_BACKEND=pgvector (same PostgreSQL) or memory"
+        )
     return MemoryVectors()
 
 

@@ -6,20 +6,27 @@
   conditional) and a redelivered task that already finished is acked without re-running.
 * Graceful shutdown (SIGTERM): stop claiming, let in-flight runs finish for ``grace_seconds``,
   then cancel them and hand the tasks back without counting an attempt.
+* Claiming: one fetch loop claims up to the free slots in one round trip (``XREADGROUP COUNT n``
+  on Redis) and runs each delivery as its own asyncio task, at most ``concurrency`` at once.
 * Busy flag: :attr:`Worker.busy`; on ECS the worker also toggles task scale-in protection
-  through the agent endpoint (``$ECS_AGENT_URI/task-protection/v1/state``) while it has work.
+  through the agent endpoint (``$ECS_AGENT_URI/task-protection/v1/state``) while it has work
+  (:class:`TaskProtection`: on at once when a task starts, off after a short idle grace).
+* Health: ``--health-port`` serves ``/healthz`` (liveness) and ``/readyz`` (queue reachable),
+  both reporting ``busy`` (:class:`HealthServer`, stdlib asyncio, no framework).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import socket
 import time
 import uuid
+from typing import Any
 
 import httpx
 
@@ -27,9 +34,107 @@ from agent_app.callbacks import CallbackSender
 from agent_app.core.models import Delivery
 from agent_app.core.ports import BackendUnavailable
 from agent_app.metrics import RUN_SECONDS, RUNS, WORKER_BUSY
+from agent_app.settings import HEALTH_LIVENESS_PATH, HEALTH_READINESS_PATH
 from agent_app.wiring import Container
 
 log = logging.getLogger("agent_app.worker")
+
+
+class TaskProtection:
+    """ECS task scale-in protection through the ECS agent endpoint, driven by the busy flag.
+
+    ``PUT $ECS_AGENT_URI/task-protection/v1/state`` with ``{"ProtectionEnabled": true,
+    "ExpiresInMinutes": N}`` as soon as the worker gets work, refreshed before it expires while
+    the worker stays busy, and ``{"ProtectionEnabled": false}`` once it has been idle for
+    ``idle_grace_seconds`` (so a stream of short tasks does not flap it per task). Runs in the
+    background: claiming never waits on the agent endpoint. A no-op when ``ECS_AGENT_URI`` is unset.
+    """
+
+    def __init__(
+        self,
+        agent_uri: str | None,
+        *,
+        expires_minutes: int = 60,
+        idle_grace_seconds: float = 2.0,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self.agent_uri = agent_uri.rstrip("/") if agent_uri else None
+        self.expires_minutes = expires_minutes
+        self.idle_grace_seconds = idle_grace_seconds
+        self.retry_seconds = retry_seconds
+        self.enabled = False
+        self._busy = False
+        self._enabled_at = 0.0
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.agent_uri is not None
+
+    def update(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self._changed.set()
+
+    def start(self) -> None:
+        if self.active and self._task is None:
+            self._task = asyncio.create_task(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self.enabled:
+            await self._put(False)
+
+    async def _wait_change(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def _loop(self) -> None:
+        refresh_after = max(30.0, self.expires_minutes * 60 - 120)
+        while True:
+            self._changed.clear()
+            busy = self._busy
+            if busy and (not self.enabled or time.monotonic() - self._enabled_at > refresh_after):
+                if not await self._put(True):
+                    await self._wait_change(self.retry_seconds)
+                continue
+            if not busy and self.enabled:
+                if await self._wait_change(self.idle_grace_seconds):
+                    continue  # busy again within the grace: stay protected
+                if not await self._put(False):
+                    await self._wait_change(self.retry_seconds)
+                continue
+            await self._wait_change(min(refresh_after, 60.0))
+
+    async def _put(self, enabled: bool) -> bool:
+        body: dict[str, Any] = {"ProtectionEnabled": enabled}
+        if enabled:
+            body["ExpiresInMinutes"] = self.expires_minutes
+        try:
+            async with httpx.AsyncClient(timeout=3.0) as client:
+                res = await client.put(f"{self.agent_uri}/task-protection/v1/state", json=body)
+            failure = None
+            if res.status_code >= 300:
+                failure = f"HTTP {res.status_code}: {res.text[:200]}"
+            elif "failure" in (res.text or ""):
+                with contextlib.suppress(ValueError):
+                    failure = str(res.json().get("failure") or "") or None
+        except httpx.HTTPError as exc:
+            failure = str(exc) or type(exc).__name__
+        if failure:
+            log.warning("ECS task protection %s failed: %s", "enable" if enabled else "disable", failure)
+            return False
+        self.enabled = enabled
+        self._enabled_at = time.monotonic()
+        log.info("ECS task scale-in protection %s", "enabled" if enabled else "disabled")
+        return True
 
 
 class Worker:
@@ -41,6 +146,7 @@ class Worker:
         concurrency: int | None = None,
         grace_seconds: float = 20.0,
         callbacks: bool = True,
+        protection: TaskProtection | None = None,
     ) -> None:
         self.c = container
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -49,8 +155,11 @@ class Worker:
         self.claim_timeout = container.settings.queue_claim_timeout_seconds
         self.with_callbacks = callbacks
         self._stopping = asyncio.Event()
+        self._slot_free = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
-        self._protected = False
+        self._fetcher: asyncio.Task[None] | None = None
+        self.started = False
+        self.protection = protection or TaskProtection(os.environ.get("ECS_AGENT_URI"))
         secrets = (container.settings.secret("callback_signing_secret") or "").split()
         self.sender = CallbackSender(
             container.store,
@@ -65,8 +174,20 @@ class Worker:
         """True while a task is running: protect this worker from scale-in."""
         return bool(self._inflight)
 
+    @property
+    def alive(self) -> bool:
+        """Liveness: the fetch loop is running (or the worker is draining on purpose)."""
+        if self._stopping.is_set():
+            return True
+        return self._fetcher is not None and not self._fetcher.done()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         self._stopping.set()
+        self._slot_free.set()
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -75,11 +196,18 @@ class Worker:
 
     async def run(self) -> None:
         log.info("worker %s started (concurrency %d)", self.worker_id, self.concurrency)
-        loops = [asyncio.create_task(self._consume(i)) for i in range(self.concurrency)]
+        self.protection.start()
+        self._fetcher = asyncio.create_task(self._fetch())
+        loops: list[asyncio.Task[None]] = []
         if self.with_callbacks:
             loops.append(asyncio.create_task(self._callbacks()))
+        self.started = True
         await self._stopping.wait()
         log.info("worker %s stopping: %d task(s) in flight", self.worker_id, len(self._inflight))
+        # the fetch loop notices the stop within one claim block (<= 1 s) and hands back what it got
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._fetcher), 5.0)
+        self._fetcher.cancel()
         if self._inflight:
             _done, pending = await asyncio.wait(list(self._inflight.values()), timeout=self.grace_seconds)
             for task in pending:
@@ -87,48 +215,60 @@ class Worker:
             await asyncio.gather(*pending, return_exceptions=True)
         for loop in loops:
             loop.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
-        await self._protect(False)
+        await asyncio.gather(self._fetcher, *loops, return_exceptions=True)
+        await self.protection.close()
 
-    async def _consume(self, slot: int) -> None:
-        consumer = f"{self.worker_id}-{slot}"
+    async def _claim(self, n: int) -> list[Delivery]:
+        many = getattr(self.c.queue, "claim_many", None)
+        if many is not None:
+            got: list[Delivery] = await many(self.worker_id, n, self.claim_timeout, block_seconds=1.0)
+            return got
+        one = await self.c.queue.claim(self.worker_id, self.claim_timeout, block_seconds=1.0)
+        return [one] if one is not None else []
+
+    async def _fetch(self) -> None:
         while not self._stopping.is_set():
+            free = self.concurrency - len(self._inflight)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
             try:
-                delivery = await self.c.queue.claim(consumer, self.claim_timeout, block_seconds=1.0)
+                deliveries = await self._claim(free)
             except BackendUnavailable as exc:
                 log.warning("queue unavailable: %s", exc)
-                await asyncio.sleep(1.0)
-                continue
-            if delivery is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), 1.0)
                 continue
             if self._stopping.is_set():
-                await self.c.queue.release(delivery, count_attempt=False)
+                for delivery in deliveries:
+                    with contextlib.suppress(Exception):
+                        await self.c.queue.release(delivery, count_attempt=False)
                 return
-            run = asyncio.create_task(self._handle(delivery, consumer))
-            self._inflight[delivery.task.id] = run
-            WORKER_BUSY.set(len(self._inflight))
-            await self._protect(True)
-            try:
-                await asyncio.shield(run)
-            except asyncio.CancelledError:
-                if not run.done():
-                    run.cancel()
-                    with contextlib.suppress(BaseException):
-                        await run
-                if self._stopping.is_set():
-                    return
-                raise
-            finally:
-                self._inflight.pop(delivery.task.id, None)
-                WORKER_BUSY.set(len(self._inflight))
-                if not self._inflight:
-                    await self._protect(False)
+            for delivery in deliveries:
+                self._start(delivery)
 
-    async def _handle(self, delivery: Delivery, consumer: str) -> None:
+    def _start(self, delivery: Delivery) -> None:
+        key = delivery.receipt
+        run = asyncio.create_task(self._handle(delivery))
+        self._inflight[key] = run
+        WORKER_BUSY.set(len(self._inflight))
+        self.protection.update(True)
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._inflight.pop(key, None)
+            WORKER_BUSY.set(len(self._inflight))
+            self._slot_free.set()
+            if not self._inflight:
+                self.protection.update(False)
+
+        run.add_done_callback(done)
+
+    async def _handle(self, delivery: Delivery) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(delivery))
         started = time.monotonic()
         try:
-            outcome = await self.c.service.execute(delivery.task, consumer)
+            outcome = await self.c.service.execute(delivery.task, self.worker_id)
         except asyncio.CancelledError:
             heartbeat.cancel()
             log.info("task %s interrupted by shutdown; handing it back", delivery.task.id)
@@ -142,10 +282,14 @@ class Worker:
                 await self.c.queue.release(delivery, delay_seconds=min(30.0, 2.0**delivery.attempt))
             return
         heartbeat.cancel()
-        if outcome.status == "busy":
-            await self.c.queue.release(delivery, delay_seconds=0.2, count_attempt=False)
+        try:
+            if outcome.status == "busy":
+                await self.c.queue.release(delivery, delay_seconds=0.2, count_attempt=False)
+                return
+            await self.c.queue.ack(delivery)
+        except BackendUnavailable as exc:  # the lease lapses and the task is redelivered (a duplicate)
+            log.warning("ack/release of %s failed: %s", delivery.task.id, exc)
             return
-        await self.c.queue.ack(delivery)
         self.processed += 1
         if outcome.status == "done" and outcome.task is not None:
             RUNS.labels(outcome.task.status.value).inc()
@@ -172,26 +316,108 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), 1.0)
 
-    async def _protect(self, enabled: bool) -> None:
-        """ECS task scale-in protection while busy (no-op elsewhere)."""
-        agent = os.environ.get("ECS_AGENT_URI")
-        if not agent or self._protected == enabled:
-            return
-        self._protected = enabled
-        body = {"ProtectionEnabled": enabled, "ExpiresInMinutes": 60} if enabled else {"ProtectionEnabled": False}
+    def status(self) -> dict[str, Any]:
+        return {
+            "worker_id": self.worker_id,
+            "busy": self.busy,
+            "inflight": len(self._inflight),
+            "concurrency": self.concurrency,
+            "processed": self.processed,
+            "stopping": self.stopping,
+            "scale_in_protected": self.protection.enabled,
+        }
+
+
+class HealthServer:
+    """A tiny HTTP/1.1 server (stdlib asyncio) for the worker's probes.
+
+    ``GET /healthz``: 200 while the worker's fetch loop runs (liveness), with ``busy``.
+    ``GET /readyz``: 200 when the queue backend answers a ping and the worker is not draining,
+    else 503; the body carries ``busy`` and ``inflight`` so the platform can see the worker's load.
+    """
+
+    def __init__(self, worker: Worker, host: str = "0.0.0.0", port: int = 8001) -> None:
+        self.worker = worker
+        self.host = host
+        self.port = port
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        sock = self._server.sockets[0]
+        self.port = int(sock.getsockname()[1])
+        log.info("worker health on http://%s:%d/healthz and /readyz", self.host, self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                await client.put(f"{agent}/task-protection/v1/state", json=body)
-        except httpx.HTTPError as exc:
-            log.warning("ECS task protection update failed: %s", exc)
+            request = await asyncio.wait_for(reader.readline(), 5.0)
+            while True:  # drain headers
+                line = await asyncio.wait_for(reader.readline(), 5.0)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+            parts = request.decode("latin-1").split()
+            method, path = (parts[0], parts[1].split("?", 1)[0]) if len(parts) >= 2 else ("", "")
+            code, body = await self._route(method, path)
+            payload = json.dumps(body).encode()
+            reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}[code]
+            head = (
+                f"HTTP/1.1 {code} {reason}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(payload)}\r\nconnection: close\r\n\r\n"
+            )
+            writer.write(head.encode() + (payload if method != "HEAD" else b""))
+            await writer.drain()
+        except (TimeoutError, ConnectionError, UnicodeDecodeError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _route(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+        if method not in ("GET", "HEAD"):
+            return 405, {"error": "method not allowed"}
+        status = self.worker.status()
+        if path == HEALTH_LIVENESS_PATH:
+            alive = self.worker.alive
+            return (200 if alive else 503), {"status": "ok" if alive else "fetch loop stopped", **status}
+        if path == HEALTH_READINESS_PATH:
+            try:
+                await asyncio.wait_for(self.worker.c.queue.ping(), 3.0)
+                queue = "ok"
+            except (BackendUnavailable, TimeoutError) as exc:
+                queue = f"unavailable: {exc}"
+            except Exception as exc:
+                queue = f"unavailable: {type(exc).__name__}: {exc}"
+            ready = queue == "ok" and self.worker.started and not self.worker.stopping
+            return (200 if ready else 503), {"status": "ready" if ready else "not ready", "queue": queue, **status}
+        return 404, {"error": "not found"}
 
 
-async def run_worker(container: Container, *, install_signals: bool = True) -> None:
+async def run_worker(
+    container: Container,
+    *,
+    install_signals: bool = True,
+    health_port: int | None = None,
+    health_host: str = "0.0.0.0",
+    concurrency: int | None = None,
+) -> None:
+    """Start the container, optionally the health server, and run a worker until SIGTERM."""
     await container.start()
-    worker = Worker(container)
+    worker = Worker(container, concurrency=concurrency)
+    health = HealthServer(worker, health_host, health_port) if health_port is not None else None
     if install_signals:
         worker.install_signal_handlers()
     try:
+        if health is not None:
+            await health.start()
         await worker.run()
     finally:
+        if health is not None:
+            await health.close()
         await container.close()

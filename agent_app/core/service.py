@@ -133,23 +133,25 @@ class AgentService:
     async def execute(self, task: Task, worker_id: str) -> ExecuteOutcome:
         """Run a claimed task. Already terminal -> ``duplicate`` (ack, don't re-run); session busy
         with another task -> ``busy`` (hand back later without counting an attempt)."""
-        current = await self.store.get(task.id)
-        if current is not None and current.status.terminal:
-            return ExecuteOutcome("duplicate", current)
         if not await self.state.acquire_run(task.session_id, task.id, self.run_timeout_seconds + 60):
+            current = await self.store.get(task.id)  # a redelivery of a finished task: ack it
+            if current is not None and current.status.terminal:
+                return ExecuteOutcome("duplicate", current)
             return ExecuteOutcome("busy")
         try:
+            # ``start`` returns the stored row when the task is already terminal (one round trip)
             started = await self.store.start(task, worker_id)
             if started is not None and started.status.terminal:
                 return ExecuteOutcome("duplicate", started)
-            async for _chunk in self._run(task):
+            finished: list[Task] = []
+            async for _chunk in self._run(task, finished):
                 pass
-            done = await self.store.get(task.id)
+            done = finished[0] if finished else await self.store.get(task.id)
             return ExecuteOutcome("done", done)
         finally:
             await self.state.release_run(task.session_id, task.id)
 
-    async def _run(self, task: Task) -> AsyncIterator[Chunk]:
+    async def _run(self, task: Task, finished: list[Task] | None = None) -> AsyncIterator[Chunk]:
         state = await self.state.get_session(task.session_id) or {}
         history: list[dict[str, Any]] = list(state.get("history", []))
         ctx = ToolContext(session_id=task.session_id, task_id=task.id, memory=self.memory, net_policy=self.fetch_policy)
@@ -195,6 +197,10 @@ class AgentService:
                 },
             }
             await self.store.schedule_callback(task.id, task.callback_url, payload, time.time())
-        done = task.model_copy(update={"status": status, "result": result, "error": error})
+        done = task.model_copy(
+            update={"status": status, "result": result, "error": error, "steps": steps, "updated_at": time.time()}
+        )
+        if finished is not None:
+            finished.append(done)
         for hook in self.on_finished:
             hook(done)

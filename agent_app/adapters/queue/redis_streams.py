@@ -117,55 +117,79 @@ class RedisStreamsQueue:
             raise BackendUnavailable(f"redis: {exc}") from exc
         return Task.from_json(raw) if raw else None
 
+    def _sweep_interval(self) -> float:
+        """Seconds between reclaim sweeps: a tenth of the claim timeout, between 0.1 s and 1 s,
+        so a dead worker's entries are picked up at most ~10% after their lease lapses."""
+        return min(1.0, max(0.1, self.claim_timeout_ms / 10_000))
+
     async def claim(self, worker_id: str, lease_seconds: float, block_seconds: float = 1.0) -> Delivery | None:
+        got = await self.claim_many(worker_id, 1, lease_seconds, block_seconds)
+        return got[0] if got else None
+
+    async def claim_many(
+        self, worker_id: str, count: int, lease_seconds: float, block_seconds: float = 1.0
+    ) -> list[Delivery]:
+        """Up to ``count`` deliveries in one round trip (``XREADGROUP COUNT``); stale entries of dead
+        workers (``XAUTOCLAIM``) come first. Empty if nothing arrived within ``block_seconds``."""
+        count = max(1, count)
         try:
             await self._ensure_group()
             now = time.monotonic()
-            if now - self._last_sweep > min(1.0, self.claim_timeout_ms / 4000):
+            out: list[Delivery] = []
+            if now - self._last_sweep >= self._sweep_interval():
                 self._last_sweep = now
                 await self._promote(keys=[self.delayed, self.stream], args=[time.time()])
-                reclaimed = await self._reclaim(worker_id)
-                if reclaimed is not None:
-                    return reclaimed
+                out = await self._reclaim(worker_id, count)
+                if out:
+                    return out
             got = await self.r.xreadgroup(
-                self.group, worker_id, {self.stream: ">"}, count=1, block=max(1, int(block_seconds * 1000))
+                self.group,
+                worker_id,
+                {self.stream: ">"},
+                count=count,
+                block=max(1, int(min(block_seconds, self._sweep_interval()) * 1000)),
             )
         except _ERRORS as exc:
             raise BackendUnavailable(f"redis: {exc}") from exc
         except ResponseError as exc:
             if "NOGROUP" in str(exc):
                 self._group_ready = False
-                return None
+                return []
             raise
         if not got:
-            return None
-        entry_id, fields = got[0][1][0]
-        return self._delivery(entry_id, fields, delivered=1)
+            return []
+        return [self._delivery(entry_id, fields, delivered=1) for entry_id, fields in got[0][1]]
 
-    async def _reclaim(self, worker_id: str) -> Delivery | None:
-        while True:
+    async def _reclaim(self, worker_id: str, count: int) -> list[Delivery]:
+        """Entries idle longer than the claim timeout (their worker died), up to ``count``."""
+        out: list[Delivery] = []
+        start = "0-0"
+        while len(out) < count:
             res = await self.r.xautoclaim(
                 self.stream,
                 self.group,
                 worker_id,
                 min_idle_time=self.claim_timeout_ms,
-                start_id="0-0",
-                count=1,
+                start_id=start,
+                count=count - len(out),
             )
-            entries = res[1]
+            start, entries = _s(res[0]), res[1]
             if not entries:
-                return None
-            entry_id, fields = entries[0]
-            if fields is None:  # deleted meanwhile
-                await self.r.xack(self.stream, self.group, entry_id)
-                continue
-            pending = await self.r.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
-            delivered = int(pending[0]["times_delivered"]) if pending else 2
-            delivery = self._delivery(entry_id, fields, delivered=delivered)
-            if delivery.attempt > self.max_attempts:
-                await self._to_dlq(entry_id, delivery.task, delivery.attempt - 1)
-                continue
-            return delivery
+                break
+            for entry_id, fields in entries:
+                if fields is None:  # deleted meanwhile
+                    await self.r.xack(self.stream, self.group, entry_id)
+                    continue
+                pending = await self.r.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
+                delivered = int(pending[0]["times_delivered"]) if pending else 2
+                delivery = self._delivery(entry_id, fields, delivered=delivered)
+                if delivery.attempt > self.max_attempts:
+                    await self._to_dlq(entry_id, delivery.task, delivery.attempt - 1)
+                    continue
+                out.append(delivery)
+            if start == "0-0":
+                break
+        return out
 
     def _delivery(self, entry_id: Any, fields: dict[Any, Any], *, delivered: int) -> Delivery:
         data = {_s(k): _s(v) for k, v in fields.items()}

@@ -5,16 +5,23 @@ as the embedded default. The schema is created on start (``init``); columns adde
 added by :func:`_migrate` so an older database upgrades in place.
 Exactly-once results: ``finish`` is a conditional UPDATE (only while not terminal), so a task
 redelivered after its worker died records one result however many times it ran.
+
+Group commit: the worker's writes (``start``, ``finish``, ``schedule_callback``) from concurrent
+runs share one transaction (:class:`_GroupCommit`): each call still returns only after its
+write is committed, but N concurrent runs cost one commit (one fsync on SQLite) instead of N.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from agent_app.core.models import TERMINAL, RunStatus, Task
 from agent_app.core.ports import BackendUnavailable
@@ -57,6 +64,68 @@ callbacks = sa.Table(
 
 _TERMINAL = [s.value for s in TERMINAL]
 
+log = logging.getLogger("agent_app.store")
+
+Op = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class _GroupCommit:
+    """Run write operations submitted concurrently in one transaction; each caller gets its own
+    result once the shared transaction has committed. While one batch commits, the next one
+    gathers. If a batch fails, its operations are retried one transaction each, so one bad
+    write never fails another caller's."""
+
+    def __init__(self, engine: AsyncEngine, max_batch: int = 128) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self, op: Op) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (tests, Lambda): start afresh
+            self._loop, self._queue, self._flusher = loop, [], None
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((op, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let callers scheduled in the same tick join the first batch
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            try:
+                results = await self._commit(batch)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc=exc)
+                    continue
+                log.debug("group commit of %d failed (%s); retrying one by one", len(batch), exc)
+                for item in batch:
+                    try:
+                        (result,) = await self._commit([item])
+                        _settle(item[1], result)
+                    except Exception as one_exc:
+                        _settle(item[1], exc=one_exc)
+                continue
+            for (_op, fut), result in zip(batch, results, strict=True):
+                _settle(fut, result)
+
+    async def _commit(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> list[Any]:
+        async with self.engine.begin() as conn:
+            return [await op(conn) for op, _fut in batch]
+
+
+def _settle(fut: asyncio.Future[Any], result: Any = None, exc: BaseException | None = None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
 
 class SqlStore:
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -67,6 +136,7 @@ class SqlStore:
             kwargs.update(pool_size=10, max_overflow=10)
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._group = _GroupCommit(self.engine)
 
     async def init(self) -> None:
         try:
@@ -92,7 +162,8 @@ class SqlStore:
 
     async def start(self, task: Task, worker_id: str) -> Task | None:
         now = time.time()
-        async with self.engine.begin() as conn:
+
+        async def op(conn: AsyncConnection) -> Task | None:
             row = (await conn.execute(tasks.select().where(tasks.c.id == task.id))).mappings().first()
             if row is None:
                 values = _row(task) | {
@@ -115,7 +186,10 @@ class SqlStore:
                     attempts=task.attempts,
                 )
             )
-        return task.model_copy(update={"status": RunStatus.running})
+            return task.model_copy(update={"status": RunStatus.running})
+
+        result: Task | None = await self._group.run(op)
+        return result
 
     async def finish(
         self,
@@ -125,13 +199,15 @@ class SqlStore:
         error: str | None,
         steps: list[dict[str, Any]],
     ) -> bool:
-        async with self.engine.begin() as conn:
+        async def op(conn: AsyncConnection) -> bool:
             res = await conn.execute(
                 tasks.update()
                 .where(tasks.c.id == task_id, tasks.c.status.not_in(_TERMINAL))
                 .values(status=status.value, result=result, error=error, steps=steps, updated_at=time.time())
             )
-        return bool(res.rowcount)
+            return bool(res.rowcount)
+
+        return bool(await self._group.run(op))
 
     async def runs(self, task_id: str) -> int:
         """How many times a worker started the task (diagnostics and tests)."""
@@ -141,7 +217,8 @@ class SqlStore:
 
     async def schedule_callback(self, task_id: str, url: str, payload: dict[str, Any], next_at: float) -> None:
         callback_id = f"msg_{task_id}"
-        async with self.engine.begin() as conn:
+
+        async def op(conn: AsyncConnection) -> None:
             exists = await conn.scalar(sa.select(callbacks.c.id).where(callbacks.c.id == callback_id))
             if exists is None:
                 await conn.execute(
@@ -156,6 +233,8 @@ class SqlStore:
                         created_at=time.time(),
                     )
                 )
+
+        await self._group.run(op)
 
     async def due_callbacks(self, now: float, limit: int = 50) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
