@@ -28,6 +28,12 @@ REDIS_IMAGE = "redis:7.4.2-alpine"
 POSTGRES_IMAGE = "pgvector/pgvector:0.8.0-pg17"
 QDRANT_IMAGE = "qdrant/qdrant:v1.13.4-unprivileged"
 APP_USER = "10001:10001"
+REDIS_USER = "999:1000"
+"""The `redis` user of the official alpine image (uid 999, gid 1000)."""
+POSTGRES_USER = "999:999"
+"""The `postgres` user of the official Debian postgres image that pgvector/pgvector builds on."""
+POSTGRES_MOUNT = "/var/lib/postgresql/data"
+POSTGRES_PGDATA = f"{POSTGRES_MOUNT}/pgdata"
 
 
 def _secret_value(variable: str, ref: SecretRef) -> pulumi.Output[str]:
@@ -83,7 +89,10 @@ class ContainerAgent(pulumi.ComponentResource):
             command=["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly yes '
                      "--maxmemory-policy noeviction"],
             envs=[pulumi.Output.concat("REDIS_PASSWORD=", redis_password)],
-            user="999:999", networks_advanced=backend_only, restart="unless-stopped", memory=512,
+            # The alpine image's `redis` user is 999 in group 1000 (alpine already has a gid 999):
+            # https://github.com/docker-library/redis (Dockerfile template). /data is theirs.
+            user=REDIS_USER, read_only=True, tmpfs={"/tmp": "rw,noexec,nosuid,size=64m"},
+            networks_advanced=backend_only, restart="unless-stopped", memory=512,
             volumes=[docker.ContainerVolumeArgs(volume_name=volume("redis-data").name, container_path="/data")],
             healthcheck=_health(["CMD-SHELL", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ping | grep -q PONG']),
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
@@ -106,12 +115,19 @@ class ContainerAgent(pulumi.ComponentResource):
         if postgres_password is not None:
             self.postgres = docker.Container(
                 f"{name}-postgres", name=f"{name}-postgres", image=pinned("postgres", POSTGRES_IMAGE).image_id,
-                envs=["POSTGRES_USER=agent", "POSTGRES_DB=agent", pulumi.Output.concat("POSTGRES_PASSWORD=",
-                                                                                       postgres_password)],
+                # PGDATA is a subdirectory of the volume: the entrypoint, running as the image's
+                # postgres user (999:999, Debian), creates it with mode 0700 itself, which the volume
+                # root (copied from the image, owned by postgres) allows without a chown.
+                envs=["POSTGRES_USER=agent", "POSTGRES_DB=agent", f"PGDATA={POSTGRES_PGDATA}",
+                      pulumi.Output.concat("POSTGRES_PASSWORD=", postgres_password)],
+                user=POSTGRES_USER, read_only=True,
+                tmpfs={"/tmp": "rw,noexec,nosuid,size=64m",
+                       "/var/run/postgresql": "rw,noexec,nosuid,size=1m,mode=1777"},
                 networks_advanced=backend_only, restart="unless-stopped", memory=1024, shm_size=128,
                 volumes=[docker.ContainerVolumeArgs(volume_name=volume("postgres-data").name,
-                                                    container_path="/var/lib/postgresql/data")],
+                                                    container_path=POSTGRES_MOUNT)],
                 healthcheck=_health(["CMD-SHELL", "pg_isready -h 127.0.0.1 -U agent -d agent"], "30s"),
+                capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
                 security_opts=["no-new-privileges:true"], labels=labels, opts=child)
             env["AGENT_DATABASE_URL"] = pulumi.Output.concat("postgresql://agent:", postgres_password,
                                                              f"@{name}-postgres:5432/agent")

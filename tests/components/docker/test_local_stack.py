@@ -52,3 +52,22 @@ def test_data_containers_sit_on_the_internal_network_only(plan: Plan) -> None:
         assert data["envs"] == "[secret]"
     images = {i.inputs["name"] for i in plan.of_type("docker:index/remoteImage:RemoteImage")}
     assert images == {"redis:7.4.2-alpine", "pgvector/pgvector:0.8.0-pg17"}
+
+
+def test_data_containers_run_as_their_image_user_on_a_read_only_root(plan: Plan) -> None:
+    from components.docker.local import POSTGRES_MOUNT, POSTGRES_PGDATA
+
+    redis = plan.one(CONTAINER, "agent-redis").inputs
+    # Official redis alpine image: user redis is 999, group 1000; it owns /data.
+    assert (redis["user"], redis["readOnly"]) == ("999:1000", True)
+    assert redis["tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=64m"}
+    assert [v["containerPath"] for v in redis["volumes"]] == ["/data"]
+    postgres = plan.one(CONTAINER, "agent-postgres").inputs
+    # pgvector/pgvector builds on the Debian postgres image: user postgres is 999:999.
+    assert (postgres["user"], postgres["readOnly"]) == ("999:999", True)
+    assert postgres["tmpfs"] == {"/tmp": "rw,noexec,nosuid,size=64m",
+                                 "/var/run/postgresql": "rw,noexec,nosuid,size=1m,mode=1777"}
+    assert postgres["capabilities"] == {"drops": ["ALL"]}
+    assert [v["containerPath"] for v in postgres["volumes"]] == [POSTGRES_MOUNT]
+    # PGDATA below the mount point: postgres creates it 0700 itself, no chown of the volume root.
+    assert POSTGRES_PGDATA.startswith(POSTGRES_MOUNT + "/")
