@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.requests import Request  # resolved by FastAPI in FakeQdrant's routes
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -303,3 +304,76 @@ def moto_server() -> Iterator[MotoServer]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+class FakeQdrant:
+    """A local stand-in for Qdrant's REST API (the endpoints QdrantMemory uses), served by uvicorn:
+    collections are dicts, search is brute-force cosine. Checks the ``api-key`` header when set."""
+
+    def __init__(self, api_key: str | None = None) -> None:
+        from fastapi import FastAPI
+        from fastapi.responses import JSONResponse
+
+        self.api_key = api_key
+        self.collections: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []
+        app = FastAPI()
+
+        @app.middleware("http")
+        async def auth(request: Request, call_next: Any) -> Any:
+            self.requests.append((request.method, request.url.path))
+            if self.api_key and request.headers.get("api-key") != self.api_key:
+                return JSONResponse({"status": {"error": "unauthorized"}}, status_code=401)
+            return await call_next(request)
+
+        @app.get("/collections")
+        async def list_collections() -> Any:
+            return {"result": {"collections": [{"name": n} for n in self.collections]}, "status": "ok"}
+
+        @app.get("/collections/{name}")
+        async def get_collection(name: str) -> Any:
+            if name not in self.collections:
+                return JSONResponse({"status": {"error": f"Collection `{name}` doesn't exist!"}}, status_code=404)
+            size = self.collections[name]["size"]
+            return {"result": {"config": {"params": {"vectors": {"size": size, "distance": "Cosine"}}}}}
+
+        @app.put("/collections/{name}")
+        async def create_collection(name: str, request: Request) -> Any:
+            body = await request.json()
+            if name in self.collections:
+                return JSONResponse({"status": {"error": "already exists"}}, status_code=409)
+            self.collections[name] = {"size": body["vectors"]["size"], "points": {}}
+            return {"result": True, "status": "ok"}
+
+        @app.put("/collections/{name}/points")
+        async def upsert(name: str, request: Request) -> Any:
+            body = await request.json()
+            for point in body["points"]:
+                assert len(point["vector"]) == self.collections[name]["size"]
+                self.collections[name]["points"][point["id"]] = point
+            return {"result": {"status": "completed"}, "status": "ok"}
+
+        @app.post("/collections/{name}/points/search")
+        async def search(name: str, request: Request) -> Any:
+            body = await request.json()
+            q = body["vector"]
+            hits = [
+                {"id": p["id"], "score": sum(a * b for a, b in zip(q, p["vector"], strict=True)),
+                 "payload": p["payload"] if body.get("with_payload") else None}
+                for p in self.collections[name]["points"].values()
+            ]
+            hits.sort(key=lambda h: h["score"], reverse=True)
+            return {"result": hits[: body["limit"]], "status": "ok"}
+
+        self.server = ServerThread(app)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture
+def fake_qdrant() -> Iterator[FakeQdrant]:
+    fake = FakeQdrant(api_key="qk-test")
+    with fake.server:
+        yield fake

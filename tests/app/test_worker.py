@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from agent_app.core.models import RunInput, RunStatus
 from agent_app.settings import Settings
 from agent_app.wiring import Container, build
-from tests.app.conftest import ROOT, PostgresProcess, RedisProcess
+from tests.app.conftest import ROOT, PostgresProcess, RedisProcess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -135,12 +136,19 @@ def test_sigterm_finishes_current_task_then_exits(env: dict[str, str], spawn: An
         c = build(settings_from(env))
         await c.start()
         try:
-            worker = spawn(AGENT_LLM_THINK_SECONDS="1.0", AGENT_WORKER_CONCURRENCY="1")
+            hport = free_port()
+            worker = spawn(
+                AGENT_LLM_THINK_SECONDS="1.0", AGENT_WORKER_CONCURRENCY="1", AGENT_WORKER_HEALTH_PORT=str(hport)
+            )
             ids = await submit(c, 1)
             deadline = time.monotonic() + 20
             while (t := await c.store.get(ids[0])) is None or t.status != RunStatus.running:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
+            async with httpx.AsyncClient(timeout=5) as http:  # the CLI's health endpoint shows it busy
+                live = (await http.get(f"http://127.0.0.1:{hport}/healthz")).json()
+                assert live["busy"] is True and live["inflight"] == 1
+                assert (await http.get(f"http://127.0.0.1:{hport}/readyz")).status_code == 200
             worker.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(worker.wait, 20) == 0
             tasks = await wait_status(c, ids, 5, {RunStatus.success})
