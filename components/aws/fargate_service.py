@@ -217,6 +217,9 @@ class FargateService(pulumi.ComponentResource):
             "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(args.secrets.items())],
             "readonlyRootFilesystem": args.read_only_root_filesystem,
             "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}],
+            # Fargate caps SIGTERM->SIGKILL at 120 s, below timeouts.run_seconds: a worker cannot
+            # always finish its run, so it gets the whole cap, and an unfinished task returns to the
+            # queue after its visibility timeout (scale-in protection keeps ECS from picking it).
             "stopTimeout": args.stop_timeout_seconds,
             "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
             "privileged": False,
