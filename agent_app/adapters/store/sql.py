@@ -137,6 +137,14 @@ class SqlStore:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._group = _GroupCommit(self.engine)
+        if url.startswith("sqlite"):
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert: Any = sqlite_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self._insert = pg_insert
 
     async def init(self) -> None:
         try:
@@ -164,29 +172,26 @@ class SqlStore:
         now = time.time()
 
         async def op(conn: AsyncConnection) -> Task | None:
-            row = (await conn.execute(tasks.select().where(tasks.c.id == task.id))).mappings().first()
-            if row is None:
-                values = _row(task) | {
+            # one statement in the common case: insert the running row, or mark an existing
+            # non-terminal one running again (a redelivery); a terminal row is left alone (rowcount 0)
+            values = _row(task) | {"status": RunStatus.running.value, "worker_id": worker_id, "updated_at": now}
+            stmt = self._insert(tasks).values(id=task.id, runs=1, **values)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[tasks.c.id],
+                set_={
                     "status": RunStatus.running.value,
                     "worker_id": worker_id,
                     "updated_at": now,
-                }
-                await conn.execute(tasks.insert().values(id=task.id, runs=1, **values))
-                return task.model_copy(update={"status": RunStatus.running})
-            if row["status"] in _TERMINAL:
-                return _task(row)
-            await conn.execute(
-                tasks.update()
-                .where(tasks.c.id == task.id)
-                .values(
-                    status=RunStatus.running.value,
-                    worker_id=worker_id,
-                    updated_at=now,
-                    runs=tasks.c.runs + 1,
-                    attempts=task.attempts,
-                )
+                    "runs": tasks.c.runs + 1,
+                    "attempts": task.attempts,
+                },
+                where=tasks.c.status.not_in(_TERMINAL),
             )
-            return task.model_copy(update={"status": RunStatus.running})
+            res = await conn.execute(stmt)
+            if res.rowcount:
+                return task.model_copy(update={"status": RunStatus.running})
+            row = (await conn.execute(tasks.select().where(tasks.c.id == task.id))).mappings().first()
+            return _task(row) if row else None
 
         result: Task | None = await self._group.run(op)
         return result
