@@ -303,28 +303,31 @@ class PlanError(Exception):
         self.problems = problems or [message]
 
 
-def _close_worker_loops(executor: ThreadPoolExecutor) -> None:
-    """Close the event loops Pulumi's mock monitor opens in RPC worker threads.
+class _TrackingLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Records every event loop created while a plan runs, so all of them can be closed.
 
-    The SDK calls `_ensure_event_loop()` in each executor thread and never closes those loops,
-    which leaks a loop and a socket pair per thread per run. A barrier makes every worker
-    thread run exactly one cleanup job.
+    The SDK opens loops of its own (`_ensure_event_loop()` in each RPC worker thread, and the
+    executors of those loops open more) and never closes them; each leaks a loop and a socket
+    pair per run. Tracking creation is the only way to find them all.
     """
-    threads = list(getattr(executor, "_threads", ()))
-    if threads:
-        barrier = threading.Barrier(len(threads))
 
-        def close_own_loop() -> None:
-            barrier.wait(timeout=10)
-            policy = asyncio.get_event_loop_policy()
-            thread_loop = getattr(getattr(policy, "_local", None), "_loop", None)
-            if thread_loop is not None and not thread_loop.is_running():
-                thread_loop.close()
-            policy.set_event_loop(None)
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[asyncio.AbstractEventLoop] = []
+        self._lock = threading.Lock()
 
-        for future in [executor.submit(close_own_loop) for _ in threads]:
-            future.result(timeout=15)
-    executor.shutdown(wait=True)
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        with self._lock:
+            self.created.append(loop)
+        return loop
+
+    def close_all(self) -> None:
+        with self._lock:
+            loops, self.created = list(self.created), []
+        for loop in loops:
+            if not loop.is_closed() and not loop.is_running():
+                loop.close()
 
 
 def _run_isolated(
@@ -366,7 +369,7 @@ def _run_isolated(
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
-            _close_worker_loops(executor)
+            executor.shutdown(wait=True)
             loop.close()
             asyncio.set_event_loop(None)
     return Plan(project=project, stack=stack, resources=monitor.registrations,
@@ -396,9 +399,16 @@ def synthesize(
         except BaseException as error:
             result["error"] = error
 
-    thread = threading.Thread(target=target, name=f"agent-infra-plan-{stack}")
-    thread.start()
-    thread.join()
+    previous_policy = asyncio.get_event_loop_policy()
+    policy = _TrackingLoopPolicy()
+    asyncio.set_event_loop_policy(policy)
+    try:
+        thread = threading.Thread(target=target, name=f"agent-infra-plan-{stack}")
+        thread.start()
+        thread.join()
+    finally:
+        policy.close_all()
+        asyncio.set_event_loop_policy(previous_policy)
     if "error" in result:
         raise result["error"]
     return result["plan"]
