@@ -29,7 +29,31 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PG_BIN = Path(os.environ.get("AGENT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pgserver_bin() -> Path | None:
+    """PostgreSQL 16 + pgvector from the `pgserver` wheel (x86_64), when installed."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("pgserver")
+    except ImportError:
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    install = Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+    return install / "bin" if (install / "bin" / "initdb").exists() else None
+
+
+def _system_pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BUNDLED = _pgserver_bin()
+PG_BIN = Path(os.environ.get("AGENT_TEST_PG_BIN") or PG_BUNDLED or _system_pg_bin())
+PG_HAS_PGVECTOR = PG_BUNDLED is not None and PG_BIN == PG_BUNDLED
+"""The pgserver build ships the vector extension, so the pgvector contract must pass there."""
 
 
 def free_port() -> int:
@@ -128,6 +152,7 @@ def postgres_server() -> Iterator[PostgresProcess]:
     data = os.path.join(base, "data")
     port = free_port()
     as_user: list[str] = []
+    pg_bin = PG_BIN
     if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
         try:
             user = pwd.getpwnam("postgres")
@@ -135,6 +160,16 @@ def postgres_server() -> Iterator[PostgresProcess]:
             pytest.fail("running as root and no 'postgres' user to run initdb as; create one")
         os.chown(base, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
+        if PG_BIN == PG_BUNDLED:
+            # The wheel may sit under root's home, unreachable for the postgres user: run a copy.
+            # Keep the wheel's layout: the binaries' rpath is $ORIGIN/../../../pgserver.libs.
+            package = PG_BIN.parent.parent
+            shutil.copytree(PG_BIN.parent, os.path.join(base, "pgserver", "pginstall"), symlinks=True)
+            shutil.copytree(package.parent / "pgserver.libs", os.path.join(base, "pgserver.libs"), symlinks=True)
+            pg_bin = Path(base) / "pgserver" / "pginstall" / "bin"
+            for path in ("pgserver", "pgserver.libs"):
+                subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", os.path.join(base, path)], check=True)
+    initdb = pg_bin / "initdb"
     subprocess.run(
         [*as_user, str(initdb), "-D", data, "-U", "agent", "--auth=trust", "-E", "UTF8"],
         check=True,
@@ -145,7 +180,7 @@ def postgres_server() -> Iterator[PostgresProcess]:
     subprocess.run(
         [
             *as_user,
-            str(PG_BIN / "pg_ctl"),
+            str(pg_bin / "pg_ctl"),
             "-D",
             data,
             "-l",
@@ -163,7 +198,7 @@ def postgres_server() -> Iterator[PostgresProcess]:
         yield PostgresProcess(port, base, f"postgresql+asyncpg://agent@127.0.0.1:{port}/postgres")
     finally:
         subprocess.run(
-            [*as_user, str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
+            [*as_user, str(pg_bin / "pg_ctl"), "-D", data, "-m", "immediate", "stop"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )

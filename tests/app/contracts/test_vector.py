@@ -1,6 +1,6 @@
 """VectorMemory contract: in-process, Qdrant's REST API (a local fake server), and pgvector on the throwaway PostgreSQL when the extension
 is installed there (the skip reason says what to install; set AGENT_TEST_PGVECTOR=1 to make its
-absence a failure, as CI should once postgresql-15-pgvector is installed)."""
+absence a failure; it is mandatory whenever the pgserver wheel provides the server)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from agent_app.adapters.vector.pgvector import PgVectorMemory
 from agent_app.adapters.vector.qdrant import QdrantMemory
 from agent_app.core.embedding import DIMENSIONS
 from agent_app.core.ports import VectorMemory
+from tests.app.conftest import PG_HAS_PGVECTOR
 
-INSTALL = "pgvector extension missing: apt-get install postgresql-15-pgvector (PGDG apt repository)"
+INSTALL = ("pgvector extension missing: pip install pgserver (x86_64: PostgreSQL 16 + pgvector, used "
+           "automatically) or apt-get install postgresql-15-pgvector (PGDG apt repository)")
 
 
 @pytest.fixture(params=["memory", "qdrant", "pgvector"])
@@ -40,7 +42,7 @@ async def memory(request: pytest.FixtureRequest) -> AsyncIterator[VectorMemory]:
         await store.init()
     except DBAPIError as exc:
         await store.close()
-        if os.environ.get("AGENT_TEST_PGVECTOR") == "1":
+        if os.environ.get("AGENT_TEST_PGVECTOR") == "1" or PG_HAS_PGVECTOR:
             pytest.fail(f"{INSTALL}: {exc.orig}")
         pytest.skip(INSTALL)
     yield store
