@@ -231,7 +231,8 @@ def resource_outputs(typ: str, name: str, inputs: dict[str, Any], region: str) -
         extra = {"metadata": metadata}
     elif package in ("docker", "docker-build"):
         image = inputs.get("imageName") or (inputs.get("tags") or [name])[0]
-        digest = "sha256:" + hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+        # default= by type name: unknown values must not leak their memory address into the digest
+        digest = "sha256:" + hashlib.sha256(json.dumps(inputs, sort_keys=True, default=lambda o: type(o).__name__).encode()).hexdigest()
         extra = {"repoDigest": f"{str(image).split(':')[0]}@{digest}", "digest": digest, "imageName": image,
                  "ref": f"{str(image).split(':')[0]}@{digest}"}
     return {**inputs, **extra}

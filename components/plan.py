@@ -274,7 +274,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=_plain(raw_inputs, "", secret_paths),
             outputs=outputs,
             id=response.id or None,
-            dependencies=list(request.dependencies),
+            dependencies=sorted(set(request.dependencies)),
             protect=bool(request.protect),
             aliases=[a.urn for a in request.aliases if a.urn] if hasattr(request, "aliases") else [],
             secret_paths=secret_paths,
@@ -372,7 +372,8 @@ def _run_isolated(
             executor.shutdown(wait=True)
             loop.close()
             asyncio.set_event_loop(None)
-    return Plan(project=project, stack=stack, resources=monitor.registrations,
+    # Registration order depends on asyncio scheduling; URN order makes plans byte-identical.
+    return Plan(project=project, stack=stack, resources=sorted(monitor.registrations, key=lambda r: r.urn),
                 outputs=monitor.stack_outputs, log=records)
 
 

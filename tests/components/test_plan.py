@@ -146,3 +146,8 @@ def test_run_project_missing_stack_lists_the_available_ones(tmp_path):
     write_project(tmp_path, "", "config: {}\n", stack="dev")
     with pytest.raises(PlanError, match=r"no stack 'prod'.*stacks here: dev"):
         run_project(tmp_path, "prod")
+
+
+def test_example_stack_plans_are_byte_identical_across_runs(repo_root):
+    for stack in sorted(p.name.split(".")[1] for p in (repo_root / "stacks").glob("Pulumi.*.yaml")):
+        assert run_project(repo_root, stack).to_json() == run_project(repo_root, stack).to_json(), stack
