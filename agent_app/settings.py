@@ -133,13 +133,15 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; ``postgresql://`` is rewritten to the asyncpg driver."""
     vector_backend: Literal["memory", "pgvector", "qdrant", "opensearch"] = "memory"
     """Vector memory: ``memory`` (embedded), ``pgvector`` (the SQL database), ``qdrant``
-    (``AGENT_QDRANT_URL``, REST API). ``opensearch`` is accepted by the contract but not built
-    here: the worker refuses to start naming the setting rather than silently using another store."""
+    (``AGENT_QDRANT_URL``, REST API), ``opensearch`` (OpenSearch Serverless at
+    ``AGENT_VECTOR_ENDPOINT``, SigV4-signed with the default AWS credential chain)."""
     qdrant_url: str | None = None
     """Qdrant REST endpoint, e.g. ``http://agent-qdrant:6333`` (``vector_backend=qdrant``)."""
     qdrant_collection: str = "agent_memory"
     vector_endpoint: str | None = None
     """OpenSearch (Serverless) collection endpoint (``vector_backend=opensearch``)."""
+    vector_index: str = "agent-memory"
+    """OpenSearch k-NN index in that collection, created on start if missing."""
 
     llm_provider: Literal["offline", "openai", "anthropic", "bedrock"] = "offline"
     llm_model: str | None = None

@@ -167,11 +167,16 @@ def build_vectors(settings: Settings) -> VectorMemory:
             api_key=settings.secret("qdrant_api_key"),
         )
     if settings.vector_backend == "opensearch":
-        raise ConfigurationError(
-            "AGENT_VECTOR_BACKEND=opensearch is not implemented in this build of agent_app (OpenSearch Serverless "
-            f"needs SigV4-signed k-NN requests to AGENT_VECTOR_ENDPOINT={settings.vector_endpoint or '<unset>'}); "
-            "use AGENT_VECTOR_BACKEND=pgvector (same PostgreSQL) or memory"
-        )
+        if not settings.vector_endpoint:
+            raise ConfigurationError(
+                "AGENT_VECTOR_BACKEND=opensearch needs AGENT_VECTOR_ENDPOINT, e.g. https://<id>.<region>.aoss.amazonaws.com"
+            )
+        from agent_app.adapters.vector.opensearch import OpenSearchMemory
+
+        try:
+            return OpenSearchMemory(settings.vector_endpoint, index=settings.vector_index)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
     return MemoryVectors()
 
 

@@ -412,3 +412,188 @@ def fake_qdrant() -> Iterator[FakeQdrant]:
     fake = FakeQdrant(api_key="qk-test")
     with fake.server:
         yield fake
+
+
+class FakeOpenSearch:
+    """A local stand-in for an OpenSearch Serverless vector collection (the REST calls
+    OpenSearchMemory makes), on a stdlib HTTP server. Every request must carry a valid SigV4
+    ``Authorization`` for the service ``aoss``: the signature is recomputed here, independently of
+    botocore, from the raw request and the known test credentials (``CREDENTIALS``, set in the
+    environment by the fixture). Like the real service it refuses custom document ids, and it
+    scores k-NN hits the way faiss ``innerproduct`` does."""
+
+    CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAFAKEOPENSEARCH01", "AWS_SECRET_ACCESS_KEY": "fake/opensearch/secret+key",
+                   "AWS_SESSION_TOKEN": "fake-session-token", "AWS_REGION": "eu-west-3"}
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.indexes: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.rejected: list[str] = []
+        self.signed_headers: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self, status: int, body: Any = None) -> None:
+                data = b"" if body is None or self.command == "HEAD" else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                fake.requests.append((self.command, self.path))
+                problem = fake.verify(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                if problem:
+                    fake.rejected.append(problem)
+                    return self._answer(403, {"message": f"The request signature we calculated does not match: {problem}"})
+                status, answer = fake.route(self.command, self.path, json.loads(body) if body else None)
+                self._answer(status, answer)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- SigV4, recomputed from the raw request --------------------------------------------------
+    def verify(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> str | None:
+        import datetime
+        import hashlib
+        import hmac
+        import re
+        from urllib.parse import quote, unquote, urlsplit
+
+        auth = headers.get("authorization", "")
+        match = re.fullmatch(
+            r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+            r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})", auth)
+        if not match:
+            return f"no SigV4 Authorization header: {auth[:60]!r}"
+        key_id, day, region, service, signed, signature = match.groups()
+        creds = self.CREDENTIALS
+        if key_id != creds["AWS_ACCESS_KEY_ID"]:
+            return f"unknown access key {key_id}"
+        if service != "aoss":
+            return f"signed for service {service}, not aoss"
+        if region != creds["AWS_REGION"]:
+            return f"signed for region {region}"
+        names = signed.split(";")
+        for required in ("host", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"):
+            if required not in names:
+                return f"{required} is not signed"
+        if headers.get("x-amz-security-token") != creds["AWS_SESSION_TOKEN"]:
+            return "wrong session token"
+        payload_hash = hashlib.sha256(body).hexdigest()
+        if headers.get("x-amz-content-sha256") != payload_hash:
+            return "x-amz-content-sha256 is not the body's hash"
+        stamp = headers.get("x-amz-date", "")
+        try:
+            when = datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
+        except ValueError:
+            return f"bad x-amz-date {stamp!r}"
+        if abs((datetime.datetime.now(datetime.UTC) - when).total_seconds()) > 300 or stamp[:8] != day:
+            return "x-amz-date outside 5 minutes or not the credential's day"
+        split = urlsplit(raw_path)
+        query = "&".join(sorted(
+            f"{quote(unquote(k), safe='-_.~')}={quote(unquote(v), safe='-_.~')}"
+            for k, _, v in (p.partition("=") for p in split.query.split("&") if p)))
+        canonical = "\n".join([
+            method, quote(unquote(split.path), safe="/-_.~"), query,
+            "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names), signed, payload_hash])
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, f"{day}/{region}/{service}/aws4_request",
+                             hashlib.sha256(canonical.encode()).hexdigest()])
+        key = ("AWS4" + creds["AWS_SECRET_ACCESS_KEY"]).encode()
+        for part in (day, region, service, "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            return "signature mismatch"
+        self.signed_headers.append(signed)
+        return None
+
+    # -- the OpenSearch API subset -----------------------------------------------------------------
+    def route(self, method: str, raw_path: str, body: Any) -> tuple[int, Any]:
+        import uuid
+        from urllib.parse import unquote, urlsplit
+
+        parts = [unquote(p) for p in urlsplit(raw_path).path.strip("/").split("/") if p]
+        missing = {"error": {"type": "index_not_found_exception", "reason": "no such index"}, "status": 404}
+        if len(parts) == 1:
+            name = parts[0]
+            if method in ("GET", "HEAD"):
+                if name not in self.indexes:
+                    return 404, missing
+                return 200, {name: {"mappings": self.indexes[name]["mappings"], "settings": self.indexes[name]["settings"]}}
+            if method == "PUT":
+                if name in self.indexes:
+                    return 400, {"error": {"type": "resource_already_exists_exception"}, "status": 400}
+                assert body["settings"]["index"]["knn"] is True
+                field = body["mappings"]["properties"]["embedding"]
+                assert field["type"] == "knn_vector" and field["method"]["name"] == "hnsw"
+                assert (field["method"]["engine"], field["method"]["space_type"]) == ("faiss", "innerproduct")
+                self.indexes[name] = {**body, "docs": {}}
+                return 200, {"acknowledged": True, "index": name}
+        if len(parts) >= 2 and parts[0] not in self.indexes:
+            return 404, missing
+        if len(parts) == 2 and parts[1] == "_doc" and method == "POST":
+            index = self.indexes[parts[0]]
+            assert len(body["embedding"]) == index["mappings"]["properties"]["embedding"]["dimension"]
+            doc_id = uuid.uuid4().hex
+            index["docs"][doc_id] = body
+            return 201, {"_index": parts[0], "_id": doc_id, "result": "created"}
+        if len(parts) == 3 and parts[1] == "_doc":
+            if method != "DELETE":  # vector search collections refuse custom document ids
+                return 400, {"error": {"type": "illegal_argument_exception",
+                                       "reason": "Document ID is not supported in create/index operation request"}}
+            found = self.indexes[parts[0]]["docs"].pop(parts[2], None)
+            return (200 if found else 404), {"result": "deleted" if found else "not_found"}
+        if len(parts) == 2 and parts[1] == "_search" and method == "POST":
+            return 200, self.search(self.indexes[parts[0]]["docs"], body)
+        return 400, {"error": {"type": "unsupported", "reason": f"{method} {raw_path}"}}
+
+    @staticmethod
+    def search(docs: dict[str, dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:
+        query = body["query"]
+        if "term" in query:
+            want = query["term"]["doc_id"]
+            hits = [{"_id": i, "_score": 1.0} for i, d in docs.items() if d["doc_id"] == want]
+        else:
+            knn = query["knn"]["embedding"]
+            hits = []
+            for i, doc in docs.items():
+                ip = sum(a * b for a, b in zip(knn["vector"], doc["embedding"], strict=True))
+                hits.append({"_id": i, "_score": 1 + ip if ip >= 0 else 1 / (1 - ip)})
+            hits.sort(key=lambda h: h["_score"], reverse=True)
+            hits = hits[: knn["k"]]
+        fields = body.get("_source", True)
+        for hit in hits:
+            if fields is not False:
+                source = docs[hit["_id"]]
+                hit["_source"] = {k: v for k, v in source.items() if fields is True or k in fields}
+        return {"hits": {"total": {"value": len(hits)}, "hits": hits[: body.get("size", 10)]}}
+
+
+@pytest.fixture
+def fake_opensearch(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenSearch]:
+    fake = FakeOpenSearch()
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    for key, value in FakeOpenSearch.CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()

@@ -47,7 +47,8 @@ class PgVectorMemory:
                 sa.text(
                     f"INSERT INTO {self.table} (id, text, metadata, embedding) "
                     "VALUES (:id, :text, CAST(:meta AS jsonb), CAST(:emb AS vector)) "
-                    "ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, embedding = EXCLUDED.embedding"
+                    "ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, metadata = EXCLUDED.metadata, "
+                    "embedding = EXCLUDED.embedding"
                 ),
                 {"id": doc_id, "text": text, "meta": json.dumps(metadata or {}), "emb": _literal(embed(text))},
             )

@@ -50,3 +50,44 @@ def test_data_access_only_for_the_given_roles(plan: Plan) -> None:
     assert index_rule["Resource"] == ["index/agent-memory/*"]
     assert "aoss:DeleteIndex" not in index_rule["Permission"]
     assert not any("*" in p for rule in access[0]["Rules"] for p in rule["Permission"])
+
+
+@pytest.fixture(scope="module")
+def hybrid() -> Plan:
+    from components.config import load_deployment
+    from components.topology import deploy
+
+    config = load_deployment({"cloud": "aws", "topology": "hybrid", "environment": "dev",
+                              "app": {"image": "public.ecr.aws/acme/agent-app:1.2.3"},
+                              "vectors": {"backend": "opensearch"},
+                              "budget": {"emails": ["team@example.com"]}})
+    return synthesize(lambda: deploy("agent", config), stack="dev")
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_hybrid_task_roles_get_exactly_api_access_on_the_collection(hybrid: Plan, service: str) -> None:
+    collection = hybrid.one("aws:opensearch/serverlessCollection:ServerlessCollection", "agent-vectors")
+    statements = json.loads(hybrid.one("aws:iam/rolePolicy:RolePolicy", f"agent-{service}-task").inputs["policy"])[
+        "Statement"]
+    aoss = [s for s in statements if any(a.startswith("aoss:") for a in s["Action"])]
+    assert aoss == [{"Effect": "Allow", "Action": ["aoss:APIAccessAll"], "Resource": [collection.outputs["arn"]],
+                     "Sid": "VectorCollectionAccess"}]
+    execution = json.loads(hybrid.one("aws:iam/rolePolicy:RolePolicy", f"agent-{service}-execution").inputs["policy"])
+    assert not any(a.startswith("aoss:") for s in execution["Statement"] for a in s["Action"])
+
+
+def test_hybrid_data_access_names_both_task_roles_and_the_app_gets_the_endpoint(hybrid: Plan) -> None:
+    roles = sorted(hybrid.one("aws:iam/role:Role", f"agent-{s}-task").outputs["arn"] for s in ("api", "worker"))
+    access = json.loads(hybrid.one("aws:opensearch/serverlessAccessPolicy:ServerlessAccessPolicy",
+                                   "agent-vectors-access").inputs["policy"])
+    assert len(access) == 1 and access[0]["Principal"] == roles
+    permissions = {p for rule in access[0]["Rules"] for p in rule["Permission"]}
+    # What OpenSearchMemory does: create/describe the index, search, index and delete documents.
+    assert {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"} <= permissions
+    collection = hybrid.one("aws:opensearch/serverlessCollection:ServerlessCollection", "agent-vectors")
+    for service in ("api", "worker"):
+        app = json.loads(hybrid.one("aws:ecs/taskDefinition:TaskDefinition",
+                                    f"agent-{service}").inputs["containerDefinitions"])[0]
+        env = {e["name"]: e["value"] for e in app["environment"]}
+        assert env["AGENT_VECTOR_BACKEND"] == "opensearch"
+        assert env["AGENT_VECTOR_ENDPOINT"] == collection.outputs["collectionEndpoint"]
