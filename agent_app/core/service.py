@@ -104,7 +104,16 @@ class AgentService:
         stored = await self.store.get(task_id)
         if stored is not None:
             return stored
-        return await self.queue.get(task_id)
+        queued = await self.queue.get(task_id)
+        # the worker fast path keeps ``running`` in the session's run lock, not in the store
+        if (
+            queued is not None
+            and not queued.status.terminal
+            and self._fast_path()
+            and await self.state.active_run(queued.session_id) == queued.id
+        ):
+            return queued.model_copy(update={"status": RunStatus.running})
+        return queued
 
     # -- run -------------------------------------------------------------------------------------
     async def run_stream(self, run: RunInput, *, policy: SessionPolicy | None = None) -> AsyncIterator[Chunk]:
@@ -130,9 +139,16 @@ class AgentService:
         finally:
             await self.state.release_run(session_id, task.id)
 
+    def _fast_path(self) -> bool:
+        """State and store offer the worker fast path (Redis state + SQL store): the run's start is
+        one state call, its events are batched, its row is written once with the result."""
+        return hasattr(self.state, "begin_run") and hasattr(self.store, "record_result")
+
     async def execute(self, task: Task, worker_id: str) -> ExecuteOutcome:
         """Run a claimed task. Already terminal -> ``duplicate`` (ack, don't re-run); session busy
         with another task -> ``busy`` (hand back later without counting an attempt)."""
+        if self._fast_path():
+            return await self._execute_fast(task, worker_id)
         if not await self.state.acquire_run(task.session_id, task.id, self.run_timeout_seconds + 60):
             current = await self.store.get(task.id)  # a redelivery of a finished task: ack it
             if current is not None and current.status.terminal:
@@ -151,6 +167,94 @@ class AgentService:
         finally:
             await self.state.release_run(task.session_id, task.id)
 
+    async def _execute_fast(self, task: Task, worker_id: str) -> ExecuteOutcome:
+        """:meth:`execute` on a state with ``begin_run``/``end_run``/``publish_nowait`` and a store
+        with ``record_result``: start = one state call (lock, run count, session, ``running``
+        event); the status shows ``running`` through the lock (:meth:`get_task`); events are
+        written in batches; the store is written once, with the result, conditionally (exactly
+        once); end = one state call (final event, session, unlock). A task started before (a
+        redelivery) is first checked in the store, so a finished one is acked, not re-run."""
+        state: Any = self.state
+        store: Any = self.store
+        running = Chunk(type="status", content="running", task_id=task.id)
+        start = await state.begin_run(task.session_id, task.id, self.run_timeout_seconds + 60, running)
+        if not start.acquired:
+            current = await self.store.get(task.id)  # a redelivery of a finished task: ack it
+            if current is not None and current.status.terminal:
+                return ExecuteOutcome("duplicate", current)
+            return ExecuteOutcome("busy")
+        ended = False
+        try:
+            if start.runs > 1:  # started before: it may have finished with only its ack lost
+                current = await self.store.get(task.id)
+                if current is not None and current.status.terminal:
+                    return ExecuteOutcome("duplicate", current)
+                await state.publish(task.session_id, running)
+            history: list[dict[str, Any]] = list((start.session or {}).get("history", []))
+            ctx = ToolContext(
+                session_id=task.session_id, task_id=task.id, memory=self.memory, net_policy=self.fetch_policy
+            )
+
+            async def should_stop() -> bool:
+                return await self.state.interrupted(task.session_id, task.id)
+
+            steps: list[dict[str, Any]] = []
+            published: list[asyncio.Future[Any]] = []
+            last: Chunk | None = None
+            async for chunk in self.session().run(task.message, ctx, history, should_stop):
+                chunk.task_id = task.id
+                published.append(state.publish_nowait(task.session_id, chunk))
+                steps.append({"type": chunk.type, "content": chunk.content})
+                last = chunk
+            await asyncio.gather(*published)  # every event is out before the result is recorded
+            status, result, error = _outcome(last)
+            callback = None
+            if task.callback_url:
+                callback = (task.callback_url, self._callback_payload(task, status, result, error))
+            first = await store.record_result(
+                task, status, result, error, steps, worker_id=worker_id, runs=start.runs, callback=callback
+            )
+            new_state = None
+            if first:
+                history += [{"role": "user", "content": task.message}]
+                if result is not None:
+                    history.append({"role": "assistant", "content": result})
+                    if self.memory is not None:
+                        await self.memory.add(
+                            task.id, f"Q: {task.message}\nA: {result}", {"session_id": task.session_id}
+                        )
+                new_state = {"history": history[-40:]}
+            ended = True
+            final = Chunk(type="status", content=status.value, task_id=task.id)
+            await state.end_run(task.session_id, task.id, final, new_state, self.state_ttl_seconds)
+            if not first:
+                return ExecuteOutcome("done", await self.store.get(task.id))
+            done = task.model_copy(
+                update={"status": status, "result": result, "error": error, "steps": steps, "updated_at": time.time()}
+            )
+            for hook in self.on_finished:
+                hook(done)
+            return ExecuteOutcome("done", done)
+        finally:
+            if not ended:
+                await self.state.release_run(task.session_id, task.id)
+
+    def _callback_payload(
+        self, task: Task, status: RunStatus, result: str | None, error: str | None
+    ) -> dict[str, Any]:
+        return {
+            "type": "run.completed",
+            "timestamp": time.time(),
+            "data": {
+                "task_id": task.id,
+                "session_id": task.session_id,
+                "status": status.value,
+                "result": result,
+                "error": error,
+                "metadata": task.metadata,
+            },
+        }
+
     async def _run(self, task: Task, finished: list[Task] | None = None) -> AsyncIterator[Chunk]:
         state = await self.state.get_session(task.session_id) or {}
         history: list[dict[str, Any]] = list(state.get("history", []))
@@ -168,11 +272,7 @@ class AgentService:
             steps.append({"type": chunk.type, "content": chunk.content})
             last = chunk
             yield chunk
-        status = final_status(last)
-        result = last.content if last is not None and last.type == "result" else None
-        error = None
-        if status != RunStatus.success and last is not None:
-            error = last.content.get("message") if isinstance(last.content, dict) else str(last.content)
+        status, result, error = _outcome(last)
         first = await self.store.finish(task.id, status, result, error, steps)
         await self.state.publish(task.session_id, Chunk(type="status", content=status.value, task_id=task.id))
         if not first:
@@ -184,18 +284,7 @@ class AgentService:
                 await self.memory.add(task.id, f"Q: {task.message}\nA: {result}", {"session_id": task.session_id})
         await self.state.put_session(task.session_id, {"history": history[-40:]}, self.state_ttl_seconds)
         if task.callback_url:
-            payload = {
-                "type": "run.completed",
-                "timestamp": time.time(),
-                "data": {
-                    "task_id": task.id,
-                    "session_id": task.session_id,
-                    "status": status.value,
-                    "result": result,
-                    "error": error,
-                    "metadata": task.metadata,
-                },
-            }
+            payload = self._callback_payload(task, status, result, error)
             await self.store.schedule_callback(task.id, task.callback_url, payload, time.time())
         done = task.model_copy(
             update={"status": status, "result": result, "error": error, "steps": steps, "updated_at": time.time()}
@@ -204,3 +293,13 @@ class AgentService:
             finished.append(done)
         for hook in self.on_finished:
             hook(done)
+
+
+def _outcome(last: Chunk | None) -> tuple[RunStatus, str | None, str | None]:
+    """(status, result, error) of a run from its last chunk."""
+    status = final_status(last)
+    result = last.content if last is not None and last.type == "result" else None
+    error = None
+    if status != RunStatus.success and last is not None:
+        error = last.content.get("message") if isinstance(last.content, dict) else str(last.content)
+    return status, result, error

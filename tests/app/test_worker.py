@@ -69,8 +69,8 @@ async def submit(c: Container, n: int) -> list[str]:
 
 
 async def any_running(c: Container, ids: list[str]) -> bool:
-    for task_id in ids:
-        task = await c.store.get(task_id)
+    for task_id in ids:  # what GET /v1/tasks/{id} answers (running lives in the run lock, not SQL)
+        task = await c.service.get_task(task_id)
         if task is not None and task.status == RunStatus.running:
             return True
     return False
@@ -142,7 +142,7 @@ def test_sigterm_finishes_current_task_then_exits(env: dict[str, str], spawn: An
             )
             ids = await submit(c, 1)
             deadline = time.monotonic() + 20
-            while (t := await c.store.get(ids[0])) is None or t.status != RunStatus.running:
+            while (t := await c.service.get_task(ids[0])) is None or t.status != RunStatus.running:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
             async with httpx.AsyncClient(timeout=5) as http:  # the CLI's health endpoint shows it busy

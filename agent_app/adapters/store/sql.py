@@ -6,7 +6,14 @@ added by :func:`_migrate` so an older database upgrades in place.
 Exactly-once results: ``finish`` is a conditional UPDATE (only while not terminal), so a task
 redelivered after its worker died records one result however many times it ran.
 
-Group commit: the worker's writes (``start``, ``finish``, ``schedule_callback``) from concurrent
+Worker fast path (:meth:`SqlStore.record_result`): a run writes its row once, with the final
+result (the ``running`` status lives in the session lock in Redis meanwhile). Results of concurrent
+runs go out as one multi-row ``INSERT ... ON CONFLICT DO UPDATE ... WHERE status not terminal
+RETURNING id`` (:class:`_ResultWriter`): the returned ids are the runs whose result was recorded
+first, so each run still learns whether it won (exactly-once results), and the callback outbox
+rows of the winners are inserted in the same transaction.
+
+Group commit: the worker's other writes (``start``, ``finish``, ``schedule_callback``) from concurrent
 runs share one transaction (:class:`_GroupCommit`): each call still returns only after its
 write is committed, but N concurrent runs cost one commit (one fsync on SQLite) instead of N.
 """
@@ -127,6 +134,98 @@ def _settle(fut: asyncio.Future[Any], result: Any = None, exc: BaseException | N
         fut.set_result(result)
 
 
+class _ResultWriter:
+    """Batches :meth:`SqlStore.record_result` calls of one event-loop tick (and those arriving while
+    a batch commits) into one statement per table and one transaction. A failed batch is retried
+    one row per transaction, so one bad row never fails another caller's."""
+
+    def __init__(self, store: SqlStore, max_batch: int = 256) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: list[tuple[dict[str, Any], tuple[str, dict[str, Any]] | None, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def write(self, row: dict[str, Any], callback: tuple[str, dict[str, Any]] | None) -> bool:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._queue, self._flusher = loop, [], None
+        fut: asyncio.Future[bool] = loop.create_future()
+        self._queue.append((row, callback, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            try:
+                won = await self._commit(batch)
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][2], exc=exc)
+                    continue
+                log.debug("result batch of %d failed (%s); retrying one by one", len(batch), exc)
+                for item in batch:
+                    try:
+                        _settle(item[2], item[0]["id"] in await self._commit([item]))
+                    except Exception as one_exc:
+                        _settle(item[2], exc=one_exc)
+                continue
+            for row, _cb, fut in batch:
+                _settle(fut, row["id"] in won)
+
+    async def _commit(self, batch: list[Any]) -> set[str]:
+        store = self.store
+        rows = [item[0] for item in batch]
+        stmt = store._insert(tasks).values(rows)
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[tasks.c.id],
+            set_={
+                "status": excluded.status,
+                "result": excluded.result,
+                "error": excluded.error,
+                "steps": excluded.steps,
+                "attempts": excluded.attempts,
+                "worker_id": excluded.worker_id,
+                "updated_at": excluded.updated_at,
+                "runs": sa.case((tasks.c.runs > excluded.runs, tasks.c.runs), else_=excluded.runs),
+            },
+            where=tasks.c.status.not_in(_TERMINAL),
+        ).returning(tasks.c.id)
+        async with store.engine.begin() as conn:
+            won = {r[0] for r in (await conn.execute(stmt)).all()}
+            now = time.time()
+            outbox = [
+                {
+                    "id": f"msg_{row['id']}",
+                    "task_id": row["id"],
+                    "url": cb[0],
+                    "payload": cb[1],
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_at": now,
+                    "created_at": now,
+                }
+                for row, cb, _fut in batch
+                if cb is not None and row["id"] in won
+            ]
+            if outbox:
+                await conn.execute(
+                    store._insert(callbacks).values(outbox).on_conflict_do_nothing(index_elements=[callbacks.c.id])
+                )
+            for row in rows:  # a concurrent duplicate run lost: still count its run (diagnostics)
+                if row["id"] not in won:
+                    await conn.execute(
+                        tasks.update()
+                        .where(tasks.c.id == row["id"], tasks.c.runs < row["runs"])
+                        .values(runs=row["runs"])
+                    )
+        return won
+
+
 class SqlStore:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
@@ -137,6 +236,7 @@ class SqlStore:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._group = _GroupCommit(self.engine)
+        self._results = _ResultWriter(self)
         if url.startswith("sqlite"):
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -213,6 +313,32 @@ class SqlStore:
             return bool(res.rowcount)
 
         return bool(await self._group.run(op))
+
+    async def record_result(
+        self,
+        task: Task,
+        status: RunStatus,
+        result: str | None,
+        error: str | None,
+        steps: list[dict[str, Any]],
+        *,
+        worker_id: str,
+        runs: int,
+        callback: tuple[str, dict[str, Any]] | None = None,
+    ) -> bool:
+        """The worker's one write per run: the task's row with its outcome, unless the task is
+        already terminal (then False: a duplicate run), plus the callback outbox row when this call
+        recorded the result, in the same transaction. Batched across concurrent runs."""
+        row = _row(task) | {
+            "id": task.id,
+            "status": status.value,
+            "result": result,
+            "error": error,
+            "steps": steps,
+            "worker_id": worker_id,
+            "runs": runs,
+        }
+        return await self._results.write(row, callback)
 
     async def runs(self, task_id: str) -> int:
         """How many times a worker started the task (diagnostics and tests)."""
