@@ -15,6 +15,20 @@ from components.config import DeploymentConfig
 
 EnvValue = str | pulumi.Output[str]
 
+WORKER_HEALTH_PORT = 8001
+"""Where `agent-app worker` serves GET /healthz (claim loop alive, also while draining) and /readyz
+(queue answers, not draining) when `AGENT_WORKER_HEALTH_PORT` is set: agent_app's
+`DEFAULT_WORKER_HEALTH_PORT` (tests/components/test_app_env.py holds the two equal)."""
+WORKER_HEALTH_PATH = "/healthz"
+WORKER_READY_PATH = "/readyz"
+
+
+def http_health_check(port: int, path: str = WORKER_HEALTH_PATH, timeout_seconds: int = 4) -> str:
+    """A `CMD-SHELL` health check of an HTTP endpoint inside the container (ECS, Docker): the
+    agent_app image has python but no curl. Exit 1 unless it answers 2xx/3xx in time."""
+    return (f"python -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:{port}{path}', "
+            f"timeout={timeout_seconds})\" || exit 1")
+
 
 def app_environment(config: DeploymentConfig, **endpoints: Any) -> dict[str, Any]:
     """Plain (non-secret) settings for the app, plus endpoint values given as keyword args.

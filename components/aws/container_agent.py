@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.app_env import app_environment
+from components.app_env import WORKER_HEALTH_PORT, app_environment
 from components.aws.backup import Backup
 from components.aws.budget import Budget
 from components.aws.cluster import Cluster
@@ -183,7 +183,10 @@ class ContainerAgent(pulumi.ComponentResource):
             "cpu_target_percent": config.scaling.cpu_target_percent,
             "requests_per_target": config.scaling.requests_per_target, "schedules": schedules["api"]}, here)
         self.worker = FargateService(f"{name}-worker", {
-            **common, "command": WORKER_COMMAND, "environment": env,
+            **common, "command": WORKER_COMMAND,
+            # The worker's /healthz (`--health-port`) backs its container health check.
+            "environment": {**env, "AGENT_WORKER_HEALTH_PORT": str(WORKER_HEALTH_PORT)},
+            "health_check_port": WORKER_HEALTH_PORT,
             "task_grants": [self.queue.grant_consume(), *app_grants],
             "min_count": config.scaling.worker_min_instances, "max_count": config.scaling.worker_max_instances,
             "queue_backlog": {"queue_name": self.queue.name, "jobs_per_task": config.scaling.jobs_per_worker},

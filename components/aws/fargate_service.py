@@ -11,6 +11,7 @@ import pulumi_aws as aws
 from pydantic import Field, field_validator, model_validator
 
 from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from components.app_env import http_health_check
 from components.aws.iam import Grant, assume_role_policy, policy_document
 from components.config import CLOUDWATCH_RETENTION_DAYS
 
@@ -60,7 +61,11 @@ class FargateServiceArgs(ComponentArgs):
     port: int | None = Field(None, ge=1024, le=65_535)
     """Container port for the load balancer. None: no inbound traffic at all (workers)."""
     health_check_path: str = "/healthz"
-    """Liveness path the container health check calls on `port`."""
+    """Liveness path the container health check calls on `health_check_port` (default `port`)."""
+    health_check_port: int | None = Field(None, ge=1024, le=65_535)
+    """Port of a health endpoint that takes no other traffic (the worker's `agent-app worker
+    --health-port`): the container health check calls it on 127.0.0.1; no port mapping, no
+    security group rule. None: `port`, and no health check when there is no port either."""
     environment: dict[str, Value] = {}
     """Plain settings only; names that look like secrets are refused."""
     secrets: dict[str, Value] = {}
@@ -232,8 +237,9 @@ class FargateService(pulumi.ComponentResource):
             container["user"] = args.user
         if args.port is not None:
             container["portMappings"] = [{"containerPort": args.port, "protocol": "tcp"}]
-            probe = (f"python -c \"import urllib.request as u; "
-                     f"u.urlopen('http://127.0.0.1:{args.port}{args.health_check_path}', timeout=4)\"")
+        health_port = args.health_check_port if args.health_check_port is not None else args.port
+        if health_port is not None:
+            probe = http_health_check(health_port, args.health_check_path, timeout_seconds=4)
             container["healthCheck"] = {"command": ["CMD-SHELL", probe], "interval": 15, "timeout": 5,
                                         "retries": 3, "startPeriod": 30}
         self.task_definition = child(

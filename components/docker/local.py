@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from components.app_env import WORKER_HEALTH_PORT, http_health_check
 from components.config import DeploymentConfig, DockerOptions, SecretRef, load_deployment
 from components.docker.image import AgentImage
 from components.errors import ConfigError
@@ -168,13 +169,15 @@ class ContainerAgent(pulumi.ComponentResource):
             healthcheck=_health(["CMD", "python", "-c",
                                  f"import urllib.request; urllib.request.urlopen('{health_url}', timeout=3)"]),
             destroy_grace_seconds=max(30, config.timeouts.request_seconds + 10), opts=after, **hardened)
+        # The worker serves /healthz on its health port (`agent-app worker --health-port`): alive
+        # while its claim loop runs, also while it drains after SIGTERM. Not published.
+        worker = {**hardened, "envs": [*envs, f"AGENT_WORKER_HEALTH_PORT={WORKER_HEALTH_PORT}"]}
         self.worker = docker.Container(
             f"{name}-worker", name=f"{name}-worker", command=["agent-app", "worker"],
-            healthcheck=_health(["CMD", "python", "-c", "import os, redis; redis.Redis.from_url("
-                                 "os.environ['AGENT_REDIS_URL'], socket_timeout=3).ping()"]),
+            healthcheck=_health(["CMD-SHELL", http_health_check(WORKER_HEALTH_PORT, timeout_seconds=3)]),
             # Docker waits this long after SIGTERM: a running step finishes before the stop.
             destroy_grace_seconds=config.timeouts.run_seconds + 30, stop_timeout=config.timeouts.run_seconds + 30,
-            opts=after, **hardened)
+            opts=after, **worker)
         host = "localhost" if d.bind_address in ("127.0.0.1", "0.0.0.0") else d.bind_address
         self.outputs = {
             "endpoint": pulumi.Output.from_input(f"http://{host}:{d.api_host_port}"),

@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 
+from components.app_env import WORKER_HEALTH_PORT
 from components.config import DeploymentConfig, KubernetesOptions, ScheduleConfig, SecretRef, load_deployment
 from components.errors import ConfigError
 from components.kubernetes._common import stack_labels
@@ -39,12 +40,6 @@ QUEUE_STREAM = "agent:tasks"
 QUEUE_GROUP = "agent-workers"
 """Consumer group: AGENT_QUEUE_GROUP and the KEDA trigger's `consumerGroup` (agent_app's default)."""
 REDIS_PASSWORD_VAR = "AGENT_REDIS_PASSWORD"
-WORKER_HEALTH_COMMAND = ["python", "-c", "import os, redis; "
-                         "redis.Redis.from_url(os.environ['AGENT_REDIS_URL'], socket_timeout=3).ping()"]
-"""`agent-app worker` serves no HTTP: its probe is "the queue's Redis answers" from inside the pod."""
-WORKER_LIVENESS_COMMAND = ["python", "-c", "import os, redis; "
-                           "redis.Redis.from_url(os.environ['AGENT_REDIS_URL'], socket_timeout=8).ping()"]
-"""Liveness: the same check, more patient; a worker cut off from its queue for 5 minutes restarts."""
 POSTGRES_PASSWORD_VAR = "AGENT_POSTGRES_PASSWORD"
 
 
@@ -163,8 +158,10 @@ class ContainerAgent(pulumi.ComponentResource):
             **common, "component": "api", "command": ["agent-app", "serve", "--host", "0.0.0.0", "--no-worker"],
             "termination_grace_period_seconds": max(30, config.timeouts.request_seconds + 10)}, child_opts)
         self.worker = Workload(f"{name}-worker", {
-            **common, "component": "worker", "command": ["agent-app", "worker"], "port": None,
-            "health_command": WORKER_HEALTH_COMMAND, "liveness_command": WORKER_LIVENESS_COMMAND,
+            **common, "component": "worker", "command": ["agent-app", "worker"],
+            # httpGet probes on `agent-app worker --health-port` (the container port named `health`).
+            "port": WORKER_HEALTH_PORT, "port_name": "health",
+            "env": [*env, {"name": "AGENT_WORKER_HEALTH_PORT", "value": str(WORKER_HEALTH_PORT)}],
             # Long enough for the longest run to finish after SIGTERM, so scale-in never kills a step.
             "termination_grace_period_seconds": min(86_400, config.timeouts.run_seconds + 30)}, child_opts)
         self.service = Service(f"{name}-api", {"namespace": ns, "selector": self.api.selector, "labels": tags},

@@ -40,8 +40,11 @@ class WorkloadArgs(ComponentArgs):
     command: list[str]
     """Entry point, e.g. `["agent-app", "serve", "--host", "0.0.0.0"]` or `["agent-app", "worker"]`."""
     port: int | None = Field(8000, ge=1024, le=65_535)
-    """Container port named `http`, serving the API and GET /healthz and /readyz. None: no port
-    (the worker), probes use `health_command`."""
+    """Container port named `port_name` serving GET /healthz and /readyz (and, for the API, the API).
+    None: no port, probes use `health_command`."""
+    port_name: Literal["http", "health"] = "http"
+    """Name of that port: `http` for the API (what the Service targets), `health` for the worker's
+    health endpoint (`agent-app worker --health-port`, probes only)."""
     health_command: list[str] | None = None
     """Exec probe for processes without an HTTP port (the worker): exit 0 when healthy. Used for
     startup and readiness."""
@@ -108,7 +111,7 @@ class Workload(pulumi.ComponentResource):
             if args.port is None or args.health_command:
                 return {"exec": {"command": list(args.health_command or [])}, "periodSeconds": max(period, 10),
                         "timeoutSeconds": 5, "failureThreshold": failures}
-            return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period,
+            return {"httpGet": {"path": path, "port": args.port_name}, "periodSeconds": period,
                     "timeoutSeconds": 3, "failureThreshold": failures}
 
         container: dict[str, Any] = {
@@ -129,7 +132,7 @@ class Workload(pulumi.ComponentResource):
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         }
         if args.port is not None:
-            container["ports"] = [{"name": "http", "containerPort": args.port, "protocol": "TCP"}]
+            container["ports"] = [{"name": args.port_name, "containerPort": args.port, "protocol": "TCP"}]
         if args.config_map:
             container["envFrom"] = [{"configMapRef": {"name": args.config_map}}]
         fingerprint = hashlib.sha256(json.dumps([args.config_map, args.command], sort_keys=True).encode())

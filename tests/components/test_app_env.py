@@ -38,3 +38,13 @@ def test_every_env_var_a_stack_sets_is_an_app_setting(repo_root, stack):
     known = ENV_CONTRACT | PLATFORM_ONLY
     unknown = {n for n in names if n not in known and n.removesuffix("_SECRET_ARN") not in known}
     assert not unknown, f"{stack} sets env vars agent_app does not read: {sorted(unknown)}"
+
+
+def test_worker_health_endpoint_matches_the_app():
+    from agent_app import settings
+    from components import app_env
+
+    assert app_env.WORKER_HEALTH_PORT == settings.DEFAULT_WORKER_HEALTH_PORT
+    assert (app_env.WORKER_HEALTH_PATH, app_env.WORKER_READY_PATH) == (
+        settings.HEALTH_LIVENESS_PATH, settings.HEALTH_READINESS_PATH)
+    assert "AGENT_WORKER_HEALTH_PORT" in ENV_CONTRACT

@@ -98,3 +98,15 @@ def test_every_log_group_has_retention_and_every_queue_a_dlq(prod: Plan) -> None
         if queue.name.endswith("-dlq"):
             continue
         assert json.loads(queue.inputs["redrivePolicy"])["deadLetterTargetArn"] in dlqs, queue.name
+
+
+def test_worker_health_endpoint_backs_its_container_health_check(prod: Plan) -> None:
+    worker, api = container(prod, "worker"), container(prod, "api")
+    env = {e["name"]: e["value"] for e in worker["environment"]}
+    assert env["AGENT_WORKER_HEALTH_PORT"] == "8001"
+    assert worker["command"] == ["agent-app", "worker"] and "portMappings" not in worker
+    assert worker["healthCheck"]["command"] == [
+        "CMD-SHELL", "python -c \"import urllib.request as u; "
+                     "u.urlopen('http://127.0.0.1:8001/healthz', timeout=4)\" || exit 1"]
+    assert "AGENT_WORKER_HEALTH_PORT" not in {e["name"] for e in api["environment"]}
+    assert "127.0.0.1:8000/healthz" in api["healthCheck"]["command"][1]

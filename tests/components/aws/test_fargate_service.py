@@ -143,3 +143,18 @@ def test_only_ecr_login_uses_a_wildcard_resource(plan: Plan) -> None:
 def test_a_secret_in_environment_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"environment.AGENT_API_KEY: looks like a secret; pass it in secrets"):
         FargateService("api", {**BASE, "command": ["x"], "environment": {"AGENT_API_KEY": "sk-123"}})
+
+
+def test_a_health_port_without_traffic_gets_a_health_check_but_no_port_mapping() -> None:
+    def program() -> None:
+        FargateService("worker", {**BASE, "command": ["agent-app", "worker"], "health_check_port": 8001})
+
+    plan = synthesize(program, stack="prod")
+    worker = container(plan, "worker")
+    assert "portMappings" not in worker
+    check = worker["healthCheck"]
+    assert check["command"][0] == "CMD-SHELL" and "curl" not in check["command"][1]
+    assert check["command"][1] == ("python -c \"import urllib.request as u; "
+                                   "u.urlopen('http://127.0.0.1:8001/healthz', timeout=4)\" || exit 1")
+    assert check["timeout"] > 4
+    assert not plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")

@@ -71,3 +71,37 @@ def test_data_containers_run_as_their_image_user_on_a_read_only_root(plan: Plan)
     assert [v["containerPath"] for v in postgres["volumes"]] == [POSTGRES_MOUNT]
     # PGDATA below the mount point: postgres creates it 0700 itself, no chown of the volume root.
     assert POSTGRES_PGDATA.startswith(POSTGRES_MOUNT + "/")
+
+
+def test_worker_health_check_calls_its_health_endpoint(plan: Plan) -> None:
+    worker = plan.one(CONTAINER, "agent-worker").inputs
+    assert worker["healthcheck"]["tests"] == [
+        "CMD-SHELL", "python -c \"import urllib.request as u; "
+                     "u.urlopen('http://127.0.0.1:8001/healthz', timeout=3)\" || exit 1"]
+    assert "ports" not in worker  # the health port is for Docker's check only
+
+
+def test_worker_alone_gets_the_health_port_setting() -> None:
+    """The env lists are secret in the plan (they carry passwords), so read them off the component."""
+    import pulumi
+
+    from components.config import load_deployment
+    from components.docker.local import HybridAgent
+    from components.plan import synthesize
+
+    seen: dict[str, list[str]] = {}
+
+    def program() -> None:
+        config = load_deployment({"cloud": "docker", "topology": "hybrid", "environment": "dev",
+                                  "app": {"image": "ghcr.io/example/agent-app:1.0.0"}})
+        agent = HybridAgent("agent", config)
+        for role in ("api", "worker"):
+            agent_container = getattr(agent, role)
+            agent_container.envs.apply(lambda envs, role=role: seen.__setitem__(role, list(envs)))
+        pulumi.export("done", True)
+
+    synthesize(program, stack="local", config={"agent-infra:redisPassword": "r-test", "agent-infra:postgresPassword":
+                                               "p-test"}, secret_keys=["agent-infra:redisPassword",
+                                                                       "agent-infra:postgresPassword"])
+    assert "AGENT_WORKER_HEALTH_PORT=8001" in seen["worker"]
+    assert not any(e.startswith("AGENT_WORKER_HEALTH_PORT=") for e in seen["api"])

@@ -111,9 +111,24 @@ def test_worker_grace_period_outlasts_a_run(plan: Plan) -> None:
     assert spec["terminationGracePeriodSeconds"] == 300 + 30
     worker = spec["containers"][0]
     assert worker["command"] == ["agent-app", "worker"]
-    assert "ports" not in worker
-    assert "AGENT_REDIS_URL" in " ".join(worker["readinessProbe"]["exec"]["command"])
-    assert worker["livenessProbe"]["exec"] != worker["readinessProbe"]["exec"]
+
+
+
+def test_worker_probes_its_health_endpoint(plan: Plan) -> None:
+    worker = container(plan, "agent-worker")
+    assert worker["ports"] == [{"name": "health", "containerPort": 8001, "protocol": "TCP"}]
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert env["AGENT_WORKER_HEALTH_PORT"] == "8001"
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert worker["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert not any("exec" in worker[p] for p in ("livenessProbe", "readinessProbe", "startupProbe"))
+    # The API does not get the worker's port (it shares the ConfigMap, not this env entry).
+    assert "AGENT_WORKER_HEALTH_PORT" not in {e["name"] for e in container(plan, "agent-api")["env"]}
+    # No Service selects the worker: the health port is for the kubelet only.
+    worker_labels = plan.one(DEPLOYMENT, "agent-worker").inputs["spec"]["selector"]["matchLabels"]
+    for service in plan.of_type("kubernetes:core/v1:Service"):
+        assert service.inputs["spec"].get("selector") != worker_labels
 
 
 def test_image_is_built_by_content_and_pinned_by_digest(plan: Plan) -> None:
