@@ -157,6 +157,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._leased: dict[str, Delivery] = {}
         self._fetcher: asyncio.Task[None] | None = None
         self.started = False
         self.protection = protection or TaskProtection(os.environ.get("ECS_AGENT_URI"))
@@ -198,7 +199,7 @@ class Worker:
         log.info("worker %s started (concurrency %d)", self.worker_id, self.concurrency)
         self.protection.start()
         self._fetcher = asyncio.create_task(self._fetch())
-        loops: list[asyncio.Task[None]] = []
+        loops: list[asyncio.Task[None]] = [asyncio.create_task(self._leases())]
         if self.with_callbacks:
             loops.append(asyncio.create_task(self._callbacks()))
         self.started = True
@@ -252,11 +253,13 @@ class Worker:
         key = delivery.receipt
         run = asyncio.create_task(self._handle(delivery))
         self._inflight[key] = run
+        self._leased[key] = delivery
         WORKER_BUSY.set(len(self._inflight))
         self.protection.update(True)
 
         def done(_: asyncio.Task[None]) -> None:
             self._inflight.pop(key, None)
+            self._leased.pop(key, None)
             WORKER_BUSY.set(len(self._inflight))
             self._slot_free.set()
             if not self._inflight:
@@ -265,23 +268,22 @@ class Worker:
         run.add_done_callback(done)
 
     async def _handle(self, delivery: Delivery) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(delivery))
         started = time.monotonic()
         try:
             outcome = await self.c.service.execute(delivery.task, self.worker_id)
         except asyncio.CancelledError:
-            heartbeat.cancel()
+            self._leased.pop(delivery.receipt, None)
             log.info("task %s interrupted by shutdown; handing it back", delivery.task.id)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.c.queue.release(delivery, count_attempt=False))
             raise
         except Exception:
-            heartbeat.cancel()
+            self._leased.pop(delivery.receipt, None)
             log.exception("task %s failed (attempt %d)", delivery.task.id, delivery.attempt)
             with contextlib.suppress(Exception):
                 await self.c.queue.release(delivery, delay_seconds=min(30.0, 2.0**delivery.attempt))
             return
-        heartbeat.cancel()
+        self._leased.pop(delivery.receipt, None)
         try:
             if outcome.status == "busy":
                 await self.c.queue.release(delivery, delay_seconds=0.2, count_attempt=False)
@@ -298,14 +300,28 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await self.sender.deliver_due()
 
-    async def _heartbeat(self, delivery: Delivery) -> None:
+    async def _leases(self) -> None:
+        """Lease heartbeat for every running task: each third of the claim timeout, one call
+        (``extend_many`` where the queue has it) resets the leases of all deliveries still running,
+        so a long run is never redelivered while this worker lives. A claim itself starts a lease,
+        so a task claimed just before a tick is at most one interval old when extended."""
         interval = max(0.2, self.claim_timeout / 3)
+        many = getattr(self.c.queue, "extend_many", None)
         while True:
             await asyncio.sleep(interval)
+            leased = list(self._leased.values())
+            if not leased:
+                continue
             try:
-                await self.c.queue.extend(delivery, self.claim_timeout)
+                if many is not None:
+                    await many(leased, self.claim_timeout)
+                else:
+                    for delivery in leased:
+                        await self.c.queue.extend(delivery, self.claim_timeout)
             except BackendUnavailable as exc:
-                log.warning("lease extension failed for %s: %s", delivery.task.id, exc)
+                log.warning("lease extension failed for %d task(s): %s", len(leased), exc)
+            except Exception as exc:
+                log.warning("lease extension: %s", exc)
 
     async def _callbacks(self) -> None:
         while not self._stopping.is_set():

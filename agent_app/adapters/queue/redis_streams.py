@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +47,20 @@ end
 return #due
 """
 
+# KEYS: stream; ARGV: group, then entry ids. Reset each entry's idle time for the consumer that
+# holds it (a lease taken over by another worker is left alone).
+_EXTEND = """
+local n = 0
+for i = 2, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], p[1][2], 0, ARGV[i], 'JUSTID')
+    n = n + 1
+  end
+end
+return n
+"""
+
 _ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -68,6 +83,10 @@ class RedisStreamsQueue:
         self.max_attempts = max_attempts
         self._submit = self.r.register_script(_SUBMIT)
         self._promote = self.r.register_script(_PROMOTE)
+        self._extend = self.r.register_script(_EXTEND)
+        self._acks: list[tuple[str, asyncio.Future[None]]] = []
+        self._ack_flusher: asyncio.Task[None] | None = None
+        self._ack_loop: asyncio.AbstractEventLoop | None = None
         self._group_ready = False
         self._last_sweep = 0.0
 
@@ -206,31 +225,51 @@ class RedisStreamsQueue:
             await pipe.execute()
 
     async def extend(self, delivery: Delivery, lease_seconds: float) -> None:
+        await self.extend_many([delivery], lease_seconds)
+
+    async def extend_many(self, deliveries: Sequence[Delivery], lease_seconds: float) -> None:
+        """Heartbeat for every lease a worker holds, in one script call."""
+        if not deliveries:
+            return
         try:
-            pending = await self.r.xpending_range(
-                self.stream, self.group, min=delivery.receipt, max=delivery.receipt, count=1
-            )
-            if pending:
-                consumer = _s(pending[0]["consumer"])
-                await self.r.xclaim(
-                    self.stream,
-                    self.group,
-                    consumer,
-                    min_idle_time=0,
-                    message_ids=[delivery.receipt],
-                    justid=True,
-                )
+            await self._extend(keys=[self.stream], args=[self.group, *(d.receipt for d in deliveries)])
         except _ERRORS as exc:
             raise BackendUnavailable(f"redis: {exc}") from exc
 
     async def ack(self, delivery: Delivery) -> None:
-        try:
-            async with self.r.pipeline(transaction=True) as pipe:
-                pipe.xack(self.stream, self.group, delivery.receipt)
-                pipe.xdel(self.stream, delivery.receipt)
-                await pipe.execute()
-        except _ERRORS as exc:
-            raise BackendUnavailable(f"redis: {exc}") from exc
+        """XACK + XDEL; acks of concurrent runs made in the same event-loop tick (or while a batch
+        is in flight) share one MULTI (each caller still waits for its own)."""
+        loop = asyncio.get_running_loop()
+        if self._ack_loop is not loop:
+            self._ack_loop, self._acks, self._ack_flusher = loop, [], None
+        fut: asyncio.Future[None] = loop.create_future()
+        self._acks.append((delivery.receipt, fut))
+        if self._ack_flusher is None or self._ack_flusher.done():
+            self._ack_flusher = loop.create_task(self._flush_acks())
+        await fut
+
+    async def _flush_acks(self) -> None:
+        await asyncio.sleep(0)
+        while self._acks:
+            batch, self._acks = self._acks, []
+            ids = [receipt for receipt, _fut in batch]
+            err: BaseException | None = None
+            try:
+                async with self.r.pipeline(transaction=True) as pipe:
+                    pipe.xack(self.stream, self.group, *ids)
+                    pipe.xdel(self.stream, *ids)
+                    await pipe.execute()
+            except _ERRORS as exc:
+                err = BackendUnavailable(f"redis: {exc}")
+            except Exception as exc:
+                err = exc
+            for _receipt, fut in batch:
+                if fut.done():
+                    continue
+                if err is not None:
+                    fut.set_exception(err)
+                else:
+                    fut.set_result(None)
 
     async def release(self, delivery: Delivery, delay_seconds: float = 0.0, count_attempt: bool = True) -> None:
         attempts = delivery.attempt if count_attempt else delivery.attempt - 1

@@ -145,6 +145,7 @@ class _ResultWriter:
         self._queue: list[tuple[dict[str, Any], tuple[str, dict[str, Any]] | None, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stmt: Any = None
 
     async def write(self, row: dict[str, Any], callback: tuple[str, dict[str, Any]] | None) -> bool:
         loop = asyncio.get_running_loop()
@@ -159,7 +160,18 @@ class _ResultWriter:
     async def _flush(self) -> None:
         await asyncio.sleep(0)
         while self._queue:
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            # a task id at most once per batch (a twin in the same statement would be judged by the
+            # same returned id, and PostgreSQL refuses to upsert one row twice): twins wait
+            batch: list[Any] = []
+            rest: list[Any] = []
+            seen: set[str] = set()
+            for item in self._queue:
+                if len(batch) < self.max_batch and item[0]["id"] not in seen:
+                    seen.add(item[0]["id"])
+                    batch.append(item)
+                else:
+                    rest.append(item)
+            self._queue = rest
             try:
                 won = await self._commit(batch)
             except Exception as exc:
@@ -176,27 +188,35 @@ class _ResultWriter:
             for row, _cb, fut in batch:
                 _settle(fut, row["id"] in won)
 
+    def _statement(self) -> Any:
+        """The upsert, built once: executed with a list of rows, SQLAlchemy sends it as multi-row
+        VALUES ("insertmanyvalues") with RETURNING, from one cached compilation."""
+        if self._stmt is None:
+            stmt = self.store._insert(tasks)
+            excluded = stmt.excluded
+            self._stmt = stmt.on_conflict_do_update(
+                index_elements=[tasks.c.id],
+                set_={
+                    "status": excluded.status,
+                    "result": excluded.result,
+                    "error": excluded.error,
+                    "steps": excluded.steps,
+                    "attempts": excluded.attempts,
+                    "worker_id": excluded.worker_id,
+                    "updated_at": excluded.updated_at,
+                    "runs": sa.case((tasks.c.runs > excluded.runs, tasks.c.runs), else_=excluded.runs),
+                },
+                # constants inlined (not an expanding IN parameter), which executemany refuses
+                where=sa.and_(*(tasks.c.status != sa.literal_column(f"'{v}'") for v in _TERMINAL)),
+            ).returning(tasks.c.id)
+        return self._stmt
+
     async def _commit(self, batch: list[Any]) -> set[str]:
         store = self.store
         rows = [item[0] for item in batch]
-        stmt = store._insert(tasks).values(rows)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[tasks.c.id],
-            set_={
-                "status": excluded.status,
-                "result": excluded.result,
-                "error": excluded.error,
-                "steps": excluded.steps,
-                "attempts": excluded.attempts,
-                "worker_id": excluded.worker_id,
-                "updated_at": excluded.updated_at,
-                "runs": sa.case((tasks.c.runs > excluded.runs, tasks.c.runs), else_=excluded.runs),
-            },
-            where=tasks.c.status.not_in(_TERMINAL),
-        ).returning(tasks.c.id)
+        stmt = self._statement()
         async with store.engine.begin() as conn:
-            won = {r[0] for r in (await conn.execute(stmt)).all()}
+            won = {r[0] for r in (await conn.execute(stmt, rows)).all()}
             now = time.time()
             outbox = [
                 {
@@ -214,7 +234,7 @@ class _ResultWriter:
             ]
             if outbox:
                 await conn.execute(
-                    store._insert(callbacks).values(outbox).on_conflict_do_nothing(index_elements=[callbacks.c.id])
+                    store._insert(callbacks).on_conflict_do_nothing(index_elements=[callbacks.c.id]), outbox
                 )
             for row in rows:  # a concurrent duplicate run lost: still count its run (diagnostics)
                 if row["id"] not in won:

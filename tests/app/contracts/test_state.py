@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,30 @@ async def test_cursor_then_live_events_and_heartbeat(state: StateStore) -> None:
     await asyncio.wait_for(consumer, 5)
     types = [c.type for c in seen]
     assert "heartbeat" in types and types[-1] == "result" and all(c.content != "old" for c in seen)
+
+
+async def test_worker_fast_path_transitions(state: StateStore) -> None:
+    """begin_run/end_run/publish_nowait (Redis): lock + run count + session + first ``running``
+    event in one call, batched events in order, then final event + session + unlock."""
+    if not hasattr(state, "begin_run"):
+        pytest.skip("no worker fast path on this state store")
+    s: Any = state
+    await state.put_session("fp", {"history": [1]}, 60)
+    first = await s.begin_run("fp", "t1", 30, Chunk(type="status", content="running", task_id="t1"))
+    assert first.acquired and first.runs == 1 and first.session == {"history": [1]} and first.event_id
+    assert await state.active_run("fp") == "t1"
+    busy = await s.begin_run("fp", "t2", 30, None)
+    assert not busy.acquired and busy.runs == 0
+    again = await s.begin_run("fp", "t1", 30, Chunk(type="status", content="running"))  # a restart
+    assert again.acquired and again.runs == 2 and again.event_id == ""
+    ids = await asyncio.gather(*(s.publish_nowait("fp", Chunk(type="thinking", content=str(i))) for i in range(5)))
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    await s.end_run("fp", "t1", Chunk(type="status", content="success"), {"history": [1, 2]}, 60)
+    assert await state.active_run("fp") is None
+    assert await state.get_session("fp") == {"history": [1, 2]}
+    seen = []
+    async for chunk in state.subscribe("fp", first.event_id):
+        seen.append(chunk.content)
+        if chunk.content == "success":
+            break
+    assert seen == ["0", "1", "2", "3", "4", "success"]

@@ -59,3 +59,36 @@ async def test_callback_outbox(store: SqlStore) -> None:
     await store.callback_attempted(due[0]["id"], delivered=True, give_up=False, next_at=None, last_error=None)
     status = await store.callback_status(task_id)
     assert status is not None and status["status"] == "delivered" and status["attempts"] == 1
+
+
+async def test_batched_result_is_recorded_once_with_its_callback(store: SqlStore) -> None:
+    """The worker fast path: concurrent ``record_result`` calls share one statement, and each
+    learns whether it recorded the result first; only winners get a callback outbox row."""
+    import asyncio
+
+    if not hasattr(store, "record_result"):
+        pytest.skip("no batched result write on this store")
+    tasks = [Task(id=f"task_{uuid.uuid4().hex}", session_id="s", message=f"m{i}") for i in range(5)]
+    cb = ("https://example.com/h", {"a": 1})
+    # one of them already finished (a duplicate run), one has a non-terminal row (started classically)
+    await store.start(tasks[1], "w0")
+    await store.start(tasks[0], "w0")
+    assert await store.finish(tasks[0].id, RunStatus.success, "earlier", None, []) is True
+    won = await asyncio.gather(
+        *(
+            store.record_result(t, RunStatus.success, f"r{i}", None, [{"type": "result"}], worker_id="w1", runs=2,
+                                callback=cb)
+            for i, t in enumerate(tasks)
+        ),
+        store.record_result(tasks[2], RunStatus.error, None, "late twin", [], worker_id="w2", runs=3, callback=cb),
+    )
+    assert won == [False, True, True, True, True, False]
+    got = await store.get(tasks[0].id)
+    assert got is not None and got.result == "earlier"
+    for i in (1, 2, 3, 4):
+        row = await store.get(tasks[i].id)
+        assert row is not None and row.status == RunStatus.success and row.result == f"r{i}"
+        assert (await store.callback_status(tasks[i].id) or {}).get("status") == "pending"
+    assert await store.callback_status(tasks[0].id) is None
+    assert await store.runs(tasks[2].id) == 3  # the losing twin's start is still counted
+    assert await store.runs(tasks[1].id) == 2
