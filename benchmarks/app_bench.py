@@ -30,6 +30,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 ENV_BASE = {**os.environ, "PYTHONPATH": str(ROOT)}
+DATABASE_URL: str | None = None  # --database-url: agent_app's task store (default: a fresh SQLite file)
 
 
 def free_port() -> int:
@@ -225,7 +226,7 @@ def ours_env(redis_url: str, tmp: str, **extra: str) -> dict[str, str]:
             "AGENT_REDIS_URL": redis_url,
             "AGENT_QUEUE_STREAM": f"bench:{uuid.uuid4().hex[:6]}",
             "AGENT_WORKER_CONCURRENCY": "32",
-            "AGENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/{uuid.uuid4().hex[:6]}.db",
+            "AGENT_DATABASE_URL": DATABASE_URL or f"sqlite+aiosqlite:///{tmp}/{uuid.uuid4().hex[:6]}.db",
         }
         | extra
     )
@@ -399,6 +400,13 @@ def bench_e2e(redis_url: str, n: int, tmp: str, paced_n: int, paced_rate: float)
         f"ratio: {sat[0][1] / sat[1][1]:.2f}x Celery (aim >= 1.5), {sat[0][1] / sat[2][1]:.2f}x minimal loop "
         "(aim >= 0.25)"
     )
+    store = "PostgreSQL" if (DATABASE_URL or "").startswith("postgres") else "SQLite (WAL, a fresh file)"
+    print(
+        "persisted per task - agent_app: task record + stream entry (+ idempotency key if sent; Redis), run lock and run\n"
+        "  counter, 7 session events and the session history (Redis), the result row in " + store + ";\n"
+        "  Celery: the broker message only (no result backend configured: results are not stored) plus the\n"
+        "  benchmark's done marker (HSET); minimal loop: the stream entry plus the done marker (HSET)."
+    )
     print(f"\n(b) paced: {paced_n} tasks at {paced_rate:.0f}/s")
     print(f"{'':24}{'start p50':>10}{'start p99':>10}{'done p50':>10}{'done p99':>10}   ms from enqueue")
     for name, _rate, done_lat, start_lat in pace:
@@ -465,7 +473,10 @@ def main() -> None:
     parser.add_argument("--paced-tasks", type=int, default=500)
     parser.add_argument("--paced-rate", type=float, default=100.0)
     parser.add_argument("--only", default="accept,e2e,kill")
+    parser.add_argument("--database-url", default=None, help="agent_app's task store (default: SQLite file)")
     args = parser.parse_args()
+    global DATABASE_URL
+    DATABASE_URL = args.database_url
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server not found: apt-get install redis-server")
