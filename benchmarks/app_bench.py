@@ -435,9 +435,9 @@ def bench_kill(redis_url: str, tmp: str, claim_timeout: float = 5.0) -> None:
         ids, c = await _submit_ours(env, 200)
         store = c.store  # type: ignore[attr-defined]
         worker = subprocess.Popen([sys.executable, "-m", "agent_app.cli", "worker", "--log-level", "error"], env=env)
-        while True:
-            async with store.engine.connect() as conn:
-                started_count = await conn.scalar(sa.select(sa.func.count()).select_from(tasks))
+        r = c.state.r  # type: ignore[attr-defined]
+        while True:  # started = the run counter the worker's start script sets (the SQL row comes at the end)
+            started_count = await r.exists(*(f"agent:runs:{i}" for i in ids))
             if started_count >= 50:
                 break
             await asyncio.sleep(0.01)
