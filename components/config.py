@@ -362,6 +362,12 @@ class GcpOptions(Section):
 
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
     """GCP project id."""
+    billing_account: str | None = Field(None, pattern=r"^[A-F0-9]{6}-[A-F0-9]{6}-[A-F0-9]{6}$")
+    """Cloud Billing account id (`012345-6789AB-CDEF01`) the budget is created on. None: no
+    budget (a warning says so); budgets live on the billing account, not the project."""
+    database_password: SecretRef = SecretRef(config="databasePassword")
+    """Password of the Cloud SQL application user (hybrid), e.g. `{config: databasePassword}`;
+    copied into Secret Manager and handed to the services as PGPASSWORD by reference."""
 
 
 class KubernetesOptions(Section):

@@ -176,6 +176,29 @@ def _cloud_run(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]
             "selfLink": f"https://run.googleapis.com/v2/projects/{GCP_PROJECT}/locations/{loc}/services/{physical}"}
 
 
+def _memorystore(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    physical = inputs.get("name") or auto_name(name)
+    loc = inputs.get("region") or region
+    tls = inputs.get("transitEncryptionMode") == "SERVER_AUTHENTICATION"
+    return {"name": physical, "id": f"projects/{GCP_PROJECT}/locations/{loc}/instances/{physical}",
+            "host": f"10.100.0.{int(short_hash(name, 2), 16) % 250 + 3}", "port": 6378 if tls else 6379,
+            "authString": "offline-" + short_hash(name, 24) if inputs.get("authEnabled") else None}
+
+
+def _cloud_sql(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    physical = inputs.get("name") or auto_name(name)
+    loc = inputs.get("region") or region
+    return {"name": physical, "connectionName": f"{GCP_PROJECT}:{loc}:{physical}",
+            "privateIpAddress": f"10.100.1.{int(short_hash(name, 2), 16) % 250 + 3}",
+            "selfLink": f"https://sqladmin.googleapis.com/sql/v1beta4/projects/{GCP_PROJECT}/instances/{physical}"}
+
+
+def _gcp_network(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    physical = inputs.get("name") or auto_name(name)
+    return {"name": physical, "id": f"projects/{GCP_PROJECT}/global/networks/{physical}",
+            "selfLink": f"https://www.googleapis.com/compute/v1/projects/{GCP_PROJECT}/global/networks/{physical}"}
+
+
 AWS_OUTPUTS: dict[str, OutputFn] = {
     "aws:sqs/queue:Queue": _sqs_queue,
     "aws:dynamodb/table:Table": _dynamodb_table,
@@ -202,6 +225,9 @@ AWS_OUTPUTS: dict[str, OutputFn] = {
     "aws:wafv2/webAcl:WebAcl": _named_arn("wafv2", "regional/webacl/"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _named_arn("cloudwatch", "alarm:"),
     "gcp:cloudrunv2/service:Service": _cloud_run,
+    "gcp:redis/instance:Instance": _memorystore,
+    "gcp:sql/databaseInstance:DatabaseInstance": _cloud_sql,
+    "gcp:compute/network:Network": _gcp_network,
 }
 
 

@@ -26,12 +26,15 @@ def env_names(plan) -> set[str]:
         elif resource.type in ("kubernetes:apps/v1:Deployment",):
             for container in resource.get("spec.template.spec.containers", []):
                 names |= {e["name"] for e in container.get("env", [])}
+        elif resource.type == "gcp:cloudrunv2/service:Service":
+            for container in resource.get("template.containers", []):
+                names |= {e["name"] for e in container.get("envs", [])}
         elif resource.type == "kubernetes:core/v1:ConfigMap":
             names |= {k for k in (resource.inputs.get("data") or {}) if k.startswith("AGENT_")}
     return {n for n in names if n.startswith("AGENT_") or n == "PGPASSWORD"}
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", "k8s"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "k8s", "gcp"])
 def test_every_env_var_a_stack_sets_is_an_app_setting(repo_root, stack):
     names = env_names(run_project(repo_root, stack))
     assert names, "no app environment found in the plan"
