@@ -8,6 +8,11 @@ Secrets arrive one of two ways, and both work for every name in :data:`SECRET_NA
 
 * the value itself, injected by the platform's secret mechanism (ECS ``secrets``,
   Kubernetes ``secretKeyRef``): ``AGENT_LLM_API_KEY=sk-...``;
+* a file named like the variable in the secrets directory (:data:`SECRETS_DIR`, or
+  ``AGENT_SECRETS_DIR``): ``/var/run/secrets/agent-infra/AGENT_LLM_API_KEY`` holding the value
+  (surrounding whitespace, such as a trailing newline, is stripped). Kubernetes mounts the app
+  Secret there. Any setting can come from a file this way, not just secrets. A missing directory or
+  file is not an error, and an environment variable wins over a file of the same name;
 * a Secrets Manager ARN in the same name with ``_SECRET_ARN`` appended (Lambda):
   ``AGENT_LLM_API_KEY_SECRET_ARN=arn:aws:secretsmanager:...``, resolved lazily with boto3 on
   first use and cached. A JSON secret with a single key, or with a key named like the setting
@@ -21,11 +26,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import threading
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 #: Names of the secrets; each also accepts ``<NAME>_SECRET_ARN``.
 SECRET_NAMES: frozenset[str] = frozenset(
@@ -76,6 +88,11 @@ ENV_CONTRACT: frozenset[str] = frozenset(
     | SECRET_NAMES
     | {f"{name}_SECRET_ARN" for name in SECRET_NAMES}
 )
+
+#: Where settings are read from files (one file per variable, named like it) when the directory
+#: exists; ``AGENT_SECRETS_DIR`` overrides it. The Kubernetes components mount the app Secret here.
+SECRETS_DIR = "/var/run/secrets/agent-infra"
+SECRETS_DIR_ENV = "AGENT_SECRETS_DIR"
 
 #: Health-check paths and port the components wire into load balancers and probes.
 HEALTH_LIVENESS_PATH = "/healthz"
@@ -185,6 +202,22 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = None
     """Qdrant ``api-key`` header (the Qdrant component's ``QDRANT__SERVICE__API_KEY``)."""
     qdrant_api_key_secret_arn: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then env, then files in the secrets directory (only if it exists: no warning)."""
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings, dotenv_settings)
+        directory = Path(os.environ.get(SECRETS_DIR_ENV) or SECRETS_DIR)
+        if directory.is_dir():
+            sources += (SecretsSettingsSource(settings_cls, secrets_dir=directory),)
+        return sources
 
     @model_validator(mode="after")
     def _no_placeholders(self) -> Settings:

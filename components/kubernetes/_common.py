@@ -77,6 +77,12 @@ def scratch_volume(name: str = "tmp", size_mb: int = 256) -> dict[str, Any]:
     return {"name": name, "emptyDir": {"sizeLimit": f"{size_mb}Mi"}}
 
 
+def pull_policy(image: str) -> str:
+    """`IfNotPresent` for a digest-pinned image (the bytes cannot change), `Always` for a tag: a
+    tag can be re-pushed, so the node re-checks the registry and never runs a stale or planted copy."""
+    return "IfNotPresent" if "@sha256:" in image else "Always"
+
+
 def topology_spread(selector_labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """Spread replicas across nodes and zones; `ScheduleAnyway` so a one-node cluster still runs them."""
     return [{"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",

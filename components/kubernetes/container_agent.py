@@ -26,10 +26,16 @@ from components.kubernetes.keda import CronWindow, KedaScaler, RedisStreamTrigge
 from components.kubernetes.namespace import Namespace
 from components.kubernetes.network_policy import DataService, NetworkPolicies
 from components.kubernetes.pdb import Pdb
-from components.kubernetes.postgres import Postgres
+from components.kubernetes.postgres import POSTGRES_PORT, Postgres, PostgresArgs
 from components.kubernetes.qdrant import QDRANT_GRPC_PORT, QDRANT_HTTP_PORT, Qdrant
 from components.kubernetes.redis import REDIS_PORT, Redis
-from components.kubernetes.secrets import AppSecrets, check_sources
+from components.kubernetes.secrets import (
+    SECRETS_MOUNT_PATH,
+    AppSecrets,
+    SecretKey,
+    check_sources,
+    secret_files_volume,
+)
 from components.kubernetes.service import Service
 from components.kubernetes.service_account import ServiceAccount
 from components.kubernetes.vpa import Vpa
@@ -101,29 +107,53 @@ class ContainerAgent(pulumi.ComponentResource):
         postgres_mode = None
         if config.database_enabled and k.external_database_url is None:
             postgres_mode = k.postgres_operator
+        # The app reads its secrets as files (SECRETS_MOUNT_PATH, one per variable). Connection URLs
+        # with the in-cluster passwords are built here from the secret Outputs and stored in the
+        # Secret too; a password that is not a `config` reference (the program never sees its value)
+        # falls back to a secretKeyRef env var expanded into the URL with `$(VAR)`.
         secret_refs: dict[str, SecretRef] = dict(config.app.secrets)
+        files: dict[str, SecretKey | None] = dict.fromkeys(config.app.secrets)
+        computed: dict[str, pulumi.Output[str]] = {}
+        env_passwords: list[str] = []
         if in_cluster_redis:
             secret_refs[REDIS_PASSWORD_VAR] = k.redis_password
+            if k.redis_password.config:
+                password = pulumi.Config().require_secret(k.redis_password.config)
+                computed["AGENT_REDIS_URL"] = pulumi.Output.concat(
+                    "redis://:", password, f"@{name}-redis:{REDIS_PORT}/0")
+            else:
+                env_passwords.append(REDIS_PASSWORD_VAR)
         else:
             secret_refs["AGENT_REDIS_URL"] = k.external_redis_url  # type: ignore[assignment]
         if postgres_mode == "statefulset":
             secret_refs[POSTGRES_PASSWORD_VAR] = k.postgres_password
+            if k.postgres_password.config:
+                password = pulumi.Config().require_secret(k.postgres_password.config)
+                defaults = PostgresArgs.model_fields
+                user, database = defaults["user"].default, defaults["database"].default
+                computed["AGENT_DATABASE_URL"] = pulumi.Output.concat(
+                    f"postgresql://{user}:", password, f"@{name}-postgres:{POSTGRES_PORT}/{database}")
+            else:
+                env_passwords.append(POSTGRES_PASSWORD_VAR)
         elif config.database_enabled and k.external_database_url is not None:
             secret_refs["AGENT_DATABASE_URL"] = k.external_database_url
+        files |= dict.fromkeys(var for var in ("AGENT_REDIS_URL", "AGENT_DATABASE_URL")
+                               if var in secret_refs or var in computed)
         self.secrets = AppSecrets(f"{name}-secrets", {
-            "namespace": ns, "secrets": secret_refs, "external_secrets_store": k.external_secrets_store,
-            "labels": tags}, child_opts)
+            "namespace": ns, "secrets": secret_refs, "values": computed,
+            "external_secrets_store": k.external_secrets_store, "labels": tags}, child_opts)
 
         data_services: list[DataService] = []
-        env: list[dict[str, Any]] = self.secrets.env()
+        env: list[dict[str, Any]] = self.secrets.env(env_passwords)
         self.redis = self.postgres = self.qdrant = None
         if in_cluster_redis:
             redis_key = self.secrets.keys[REDIS_PASSWORD_VAR]
             self.redis = Redis(f"{name}-redis", {
                 "namespace": ns, "instance": name, "password_secret": redis_key.name, "password_key": redis_key.key,
                 "storage_gb": k.redis_storage_gb, "storage_class": k.storage_class, "labels": tags}, child_opts)
-            env.append({"name": "AGENT_REDIS_URL",
-                        "value": f"redis://:$({REDIS_PASSWORD_VAR})@{self.redis.host}:{REDIS_PORT}/0"})
+            if REDIS_PASSWORD_VAR in env_passwords:
+                env.append({"name": "AGENT_REDIS_URL",
+                            "value": f"redis://:$({REDIS_PASSWORD_VAR})@{self.redis.host}:{REDIS_PORT}/0"})
             data_services.append(DataService(name="redis", selector=self.redis.selector, ports=[REDIS_PORT]))
         if postgres_mode is not None:
             pg_args: dict[str, Any] = {"namespace": ns, "instance": name, "mode": postgres_mode,
@@ -134,11 +164,13 @@ class ContainerAgent(pulumi.ComponentResource):
                 pg_key = self.secrets.keys[POSTGRES_PASSWORD_VAR]
                 pg_args |= {"password_secret": pg_key.name, "password_key": pg_key.key}
             self.postgres = Postgres(f"{name}-postgres", pg_args, child_opts)
-            if postgres_mode == "cloudnativepg":
-                env.append(self.postgres.password.env(POSTGRES_PASSWORD_VAR))
             pg = self.postgres
-            env.append({"name": "AGENT_DATABASE_URL", "value": f"postgresql://{pg.user}:$({POSTGRES_PASSWORD_VAR})@"
-                                                               f"{pg.host}:{pg.port}/{pg.database}"})
+            if postgres_mode == "cloudnativepg":
+                # The operator's `<cluster>-app` Secret carries the full connection URI.
+                files["AGENT_DATABASE_URL"] = SecretKey(pg.password.name, "uri")
+            elif POSTGRES_PASSWORD_VAR in env_passwords:
+                env.append({"name": "AGENT_DATABASE_URL", "value": f"postgresql://{pg.user}:"
+                            f"$({POSTGRES_PASSWORD_VAR})@{pg.host}:{pg.port}/{pg.database}"})
             data_services.append(DataService(name="postgres", selector=pg.selector, ports=[pg.port]))
         if config.vectors.backend == "qdrant":
             self.qdrant = Qdrant(f"{name}-qdrant", {"namespace": ns, "instance": name,
@@ -149,9 +181,13 @@ class ContainerAgent(pulumi.ComponentResource):
 
         self.config_map = AppConfigMap(f"{name}-config", {"namespace": ns, "data": self._settings(name, config),
                                                           "labels": tags}, child_opts)
+        secret_files = {var: key or self.secrets.keys[var] for var, key in files.items()}
         common: dict[str, Any] = {
             "namespace": ns, "instance": name, "image": image_ref, "port": port,
             "config_map": self.config_map.name, "env": env, "service_account": self.service_account.name,
+            "volumes": [secret_files_volume("secrets", secret_files)] if secret_files else [],
+            "volume_mounts": [{"name": "secrets", "mountPath": SECRETS_MOUNT_PATH, "readOnly": True}]
+            if secret_files else [],
             "cpu_request": k.cpu_request, "memory_request": k.memory_request, "cpu_limit": k.cpu_limit,
             "memory_limit": k.memory_limit, "image_pull_secret": k.image_pull_secret, "labels": tags}
         self.api = Workload(f"{name}-api", {

@@ -15,11 +15,12 @@ from components.kubernetes._common import (
     labels,
     metadata,
     pod_security_context,
+    pull_policy,
     scratch_volume,
     selector,
     str_transforms,
 )
-from components.kubernetes.secrets import SecretKey
+from components.kubernetes.secrets import SecretKey, secret_files_volume
 
 PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
 """Official postgres:17 plus the pgvector extension."""
@@ -30,6 +31,8 @@ POSTGRES_UID = 999
 """The `postgres` user of the official image (CloudNativePG uses 26)."""
 POSTGRES_PORT = 5432
 INIT_SQL = "CREATE EXTENSION IF NOT EXISTS vector;\n"
+PASSWORD_DIR = "/run/secrets/postgres"
+"""The password file's directory; the image's entrypoint reads `POSTGRES_PASSWORD_FILE`."""
 
 
 class PostgresArgs(ComponentArgs):
@@ -54,7 +57,8 @@ class PostgresArgs(ComponentArgs):
     instances: int = Field(1, ge=1, le=9)
     """cloudnativepg mode: instances (3 for a highly available primary + 2 replicas)."""
     image: str | None = None
-    """Pinned image. Default: pgvector/pgvector (statefulset) or the CNPG operand image."""
+    """Pinned image. Default: pgvector/pgvector (statefulset) or the CNPG operand image. A digest
+    (`pgvector/pgvector@sha256:...`) is pulled `IfNotPresent`, a tag `Always`."""
     storage_gb: int = Field(20, ge=1, le=10_000)
     """PVC size per instance."""
     storage_class: str | None = None
@@ -124,10 +128,11 @@ class Postgres(pulumi.ComponentResource):
                               metadata=metadata(init_name, args.namespace, pod_labels),
                               data={"01-pgvector.sql": INIT_SQL})
         ready = ["sh", "-c", f"pg_isready -h 127.0.0.1 -p {POSTGRES_PORT} -U {args.user} -d {args.database}"]
+        image = args.image or PGVECTOR_IMAGE
         container = {
-            "name": "postgres", "image": args.image or PGVECTOR_IMAGE,
+            "name": "postgres", "image": image, "imagePullPolicy": pull_policy(image),
             "env": [{"name": "POSTGRES_USER", "value": args.user}, {"name": "POSTGRES_DB", "value": args.database},
-                    self.password.env("POSTGRES_PASSWORD"),
+                    {"name": "POSTGRES_PASSWORD_FILE", "value": f"{PASSWORD_DIR}/password"},
                     {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}],
             "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT, "protocol": "TCP"}],
             "resources": {"requests": {"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "128Mi"},
@@ -141,7 +146,8 @@ class Postgres(pulumi.ComponentResource):
             "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"},
                              {"name": "run", "mountPath": "/var/run/postgresql"},
                              {"name": "tmp", "mountPath": "/tmp"},
-                             {"name": "init", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": True}],
+                             {"name": "init", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": True},
+                             {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True}],
         }
         claim: dict[str, Any] = {"metadata": {"name": "data", "labels": pod_labels},
                                  "spec": {"accessModes": ["ReadWriteOnce"],
@@ -157,7 +163,8 @@ class Postgres(pulumi.ComponentResource):
                       "securityContext": pod_security_context(POSTGRES_UID, fs_group=POSTGRES_UID),
                       "terminationGracePeriodSeconds": 60, "containers": [container],
                       "volumes": [scratch_volume("run", 16), scratch_volume("tmp", 256),
-                                  {"name": "init", "configMap": {"name": init_name}}]}},
+                                  {"name": "init", "configMap": {"name": init_name}},
+                                  secret_files_volume("password", {"password": self.password})]}},
                   "volumeClaimTemplates": [claim]})
         self.host = name
         self.register_outputs({"host": name, "port": POSTGRES_PORT})

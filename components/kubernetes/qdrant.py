@@ -15,6 +15,7 @@ from components.kubernetes._common import (
     labels,
     metadata,
     pod_security_context,
+    pull_policy,
     scratch_volume,
     selector,
     str_transforms,
@@ -40,7 +41,7 @@ class QdrantArgs(ComponentArgs):
     api_key_key: str = "api-key"
     """Key in `api_key_secret`."""
     image: str = QDRANT_IMAGE
-    """Pinned Qdrant image."""
+    """Pinned Qdrant image. A digest (`qdrant/qdrant@sha256:...`) is pulled `IfNotPresent`, a tag `Always`."""
     storage_gb: int = Field(10, ge=1, le=10_000)
     """PVC size for collections."""
     storage_class: str | None = None
@@ -77,7 +78,7 @@ class Qdrant(pulumi.ComponentResource):
             env.append({"name": "QDRANT__SERVICE__API_KEY", "valueFrom": {"secretKeyRef": {
                 "name": args.api_key_secret, "key": args.api_key_key}}})
         container = {
-            "name": "qdrant", "image": args.image, "env": env,
+            "name": "qdrant", "image": args.image, "imagePullPolicy": pull_policy(args.image), "env": env,
             "ports": [{"name": "http", "containerPort": QDRANT_HTTP_PORT, "protocol": "TCP"},
                       {"name": "grpc", "containerPort": QDRANT_GRPC_PORT, "protocol": "TCP"}],
             "resources": {"requests": {"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "128Mi"},

@@ -15,16 +15,21 @@ from components.kubernetes._common import (
     labels,
     metadata,
     pod_security_context,
+    pull_policy,
     scratch_volume,
     selector,
     str_transforms,
 )
+from components.kubernetes.secrets import SecretKey, secret_files_volume
 
 REDIS_IMAGE = "redis:7.4.2-alpine"
 REDIS_UID = 10001
 """Any non-root UID works: the image's entrypoint only chowns when started as root, and fsGroup
 makes the PVC writable. Above 10000 so it never maps to a host user."""
 REDIS_PORT = 6379
+PASSWORD_DIR = "/run/secrets/redis"
+"""Where the password file is mounted (read-only, mode 0400 + fsGroup read)."""
+PASSWORD_FILE = f"{PASSWORD_DIR}/password"
 
 
 class RedisArgs(ComponentArgs):
@@ -40,7 +45,8 @@ class RedisArgs(ComponentArgs):
     password_key: str
     """Key in `password_secret`."""
     image: str = REDIS_IMAGE
-    """Pinned Redis image (Streams with consumer groups need 5+, lag counts 7+)."""
+    """Pinned Redis image (Streams with consumer groups need 5+, lag counts 7+). A digest
+    (`redis@sha256:...`) is pulled `IfNotPresent`, a tag `Always`."""
     storage_gb: int = Field(5, ge=1, le=1_000)
     """PVC size for the AOF and snapshots."""
     storage_class: str | None = None
@@ -73,17 +79,20 @@ class Redis(pulumi.ComponentResource):
         self.service = child("service", k8s.core.v1.Service, name, metadata=metadata(name, args.namespace, pod_labels),
                              spec={"clusterIP": "None", "selector": self.selector,
                                    "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}]})
-        ping = ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 ping | grep -q PONG']
+        auth = f'REDISCLI_AUTH="$(cat {PASSWORD_FILE})"'
+        ping = ["sh", "-c", f"{auth} redis-cli -h 127.0.0.1 ping | grep -q PONG"]
         maxmemory = args.memory_limit_mb * 8 // 10
+        options = ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", "/data",
+                   "--maxmemory", f"{maxmemory}mb", "--maxmemory-policy", "noeviction", "--protected-mode", "no"]
+        # The password reaches redis-server as config on stdin (`redis-server -`), read from the
+        # mounted file: never in an env var, never on the command line. `exec` keeps redis-server PID 1.
+        start = (f'exec redis-server - {" ".join(options)} <<EOF\n'
+                 f'requirepass "$(cat {PASSWORD_FILE})"\nEOF\n')
         container = {
             "name": "redis",
             "image": args.image,
-            "command": ["redis-server"],
-            "args": ["--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes", "--appendfsync", "everysec",
-                     "--dir", "/data", "--maxmemory", f"{maxmemory}mb", "--maxmemory-policy", "noeviction",
-                     "--protected-mode", "no"],
-            "env": [{"name": "REDIS_PASSWORD", "valueFrom": {"secretKeyRef": {
-                "name": args.password_secret, "key": args.password_key}}}],
+            "imagePullPolicy": pull_policy(args.image),
+            "command": ["sh", "-c", start],
             "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
                           "limits": {"cpu": "500m", "memory": f"{args.memory_limit_mb}Mi", "ephemeral-storage": "256Mi"}},
@@ -92,7 +101,8 @@ class Redis(pulumi.ComponentResource):
             "livenessProbe": {"tcpSocket": {"port": "redis"}, "periodSeconds": 15, "failureThreshold": 4},
             "readinessProbe": {"exec": {"command": ping}, "periodSeconds": 10, "timeoutSeconds": 3,
                                "failureThreshold": 3},
-            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"},
+                             {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True}],
         }
         claim: dict[str, Any] = {"metadata": {"name": "data", "labels": pod_labels},
                                  "spec": {"accessModes": ["ReadWriteOnce"],
@@ -107,7 +117,10 @@ class Redis(pulumi.ComponentResource):
                       "automountServiceAccountToken": False, "enableServiceLinks": False,
                       "securityContext": pod_security_context(REDIS_UID, fs_group=REDIS_UID),
                       "terminationGracePeriodSeconds": 30,
-                      "containers": [container], "volumes": [scratch_volume("tmp", 64)]}},
+                      "containers": [container], "volumes": [
+                          scratch_volume("tmp", 64),
+                          secret_files_volume("password", {"password": SecretKey(args.password_secret,
+                                                                                 args.password_key)})]}},
                   "volumeClaimTemplates": [claim]})
         self.host, self.port = name, REDIS_PORT
         self.register_outputs({"host": name, "port": REDIS_PORT})

@@ -68,7 +68,8 @@ def _order(manifest: dict[str, Any]) -> tuple[int, str, str]:
 
 
 def _referenced_keys(objects: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """Secret name -> keys that pods (secretKeyRef) and KEDA (secretTargetRef) read from it."""
+    """Secret name -> keys that pods (secretKeyRef, secret and projected volumes) and KEDA
+    (secretTargetRef) read from it."""
     found: dict[str, set[str]] = {}
 
     def walk(value: Any) -> None:
@@ -76,6 +77,12 @@ def _referenced_keys(objects: list[dict[str, Any]]) -> dict[str, set[str]]:
             ref = value.get("secretKeyRef")
             if isinstance(ref, dict) and "name" in ref and "key" in ref:
                 found.setdefault(str(ref["name"]), set()).add(str(ref["key"]))
+            volume = value.get("secret")
+            if isinstance(volume, dict) and isinstance(volume.get("items"), list):
+                secret_name = volume.get("name", volume.get("secretName"))
+                for item in volume["items"]:
+                    if isinstance(item, dict) and secret_name and "key" in item:
+                        found.setdefault(str(secret_name), set()).add(str(item["key"]))
             if value.keys() >= {"parameter", "name", "key"}:
                 found.setdefault(str(value["name"]), set()).add(str(value["key"]))
             for item in value.values():

@@ -1,4 +1,8 @@
-"""`AppSecrets`: secret references turned into Kubernetes Secrets the pods read with `secretKeyRef`.
+"""`AppSecrets`: secret references turned into Kubernetes Secrets the pods read as files.
+
+The app pods mount them with `secret_files_volume` at `SECRETS_MOUNT_PATH`, one read-only file per
+variable (agent_app's settings read that directory); `env()` still gives `secretKeyRef` entries
+for the cases a file cannot serve.
 
 Three sources, chosen per secret by its `SecretRef`:
 
@@ -22,6 +26,11 @@ from components.config import SecretRef
 from components.errors import ConfigError
 from components.kubernetes._common import metadata, str_transforms
 
+SECRETS_MOUNT_PATH = "/var/run/secrets/agent-infra"
+"""Where the app pods find their secrets, one file per variable (agent_app's `SECRETS_DIR`)."""
+SECRET_FILE_MODE = 0o400
+"""Owner-read only; the pod's `fsGroup` adds group read for the (non-root) container user."""
+
 EXTERNAL_SECRETS_API = "external-secrets.io/v1"
 """external-secrets served API (v0.16+); v1beta1 is deprecated."""
 
@@ -37,6 +46,16 @@ class SecretKey(NamedTuple):
         return {"name": variable, "valueFrom": {"secretKeyRef": {"name": self.name, "key": self.key}}}
 
 
+def secret_files_volume(volume: str, files: Mapping[str, SecretKey]) -> dict[str, Any]:
+    """A projected, read-only volume with one file per entry: file name -> (Secret, key).
+    Keys of several Secrets land in one directory; mode 0400 (`SECRET_FILE_MODE`)."""
+    sources: dict[str, list[dict[str, str]]] = {}
+    for path, ref in sorted(files.items()):
+        sources.setdefault(ref.name, []).append({"key": ref.key, "path": path})
+    return {"name": volume, "projected": {"defaultMode": SECRET_FILE_MODE, "sources": [
+        {"secret": {"name": secret, "items": items}} for secret, items in sources.items()]}}
+
+
 class AppSecretsArgs(ComponentArgs):
     """Secret references by environment variable name. Cost: none in-cluster; the cloud secret
     managers bill per secret and per 10k reads (the operator reads once per `refresh_interval`)."""
@@ -45,6 +64,9 @@ class AppSecretsArgs(ComponentArgs):
     """Namespace to create the Secrets in."""
     secrets: dict[str, SecretRef]
     """Variable name -> reference (`AGENT_LLM_API_KEY: {config: llmApiKey}`)."""
+    values: dict[str, pulumi.Output[str]] = {}
+    """Variable name -> a value computed by the program from secret Outputs (a connection URL
+    with its password); stored in the same Opaque Secret as the `config` references, as a secret."""
     external_secrets_store: str | None = None
     """Secret store of the external-secrets operator; required when any reference is `arn` or `gcp_secret`."""
     external_secrets_store_kind: Literal["ClusterSecretStore", "SecretStore"] = "ClusterSecretStore"
@@ -91,11 +113,14 @@ class AppSecrets(pulumi.ComponentResource):
         from_config = {var: ref for var, ref in sorted(args.secrets.items()) if ref.config}
         remote = {var: ref for var, ref in sorted(args.secrets.items()) if ref.arn or ref.gcp_secret}
         self.secret = self.external_secret = None
-        if from_config:
-            values = {var: pulumi.Config().require_secret(str(ref.config)) for var, ref in from_config.items()}
+        if from_config or args.values:
+            values: dict[str, pulumi.Output[str]] = {
+                var: pulumi.Config().require_secret(str(ref.config)) for var, ref in from_config.items()}
+            values |= {var: pulumi.Output.from_input(value).apply(pulumi.Output.secret)
+                       for var, value in sorted(args.values.items())}
             self.secret = child("secret", k8s.core.v1.Secret, name, metadata=metadata(name, args.namespace, args.labels),
-                                type="Opaque", string_data=values)
-            self.keys |= {var: SecretKey(name, var) for var in from_config}
+                                type="Opaque", string_data=dict(sorted(values.items())))
+            self.keys |= {var: SecretKey(name, var) for var in values}
         if remote:
             target = f"{name}-external"
             data = []
@@ -119,6 +144,11 @@ class AppSecrets(pulumi.ComponentResource):
                 secret_name, _, key = ref.kubernetes_secret.partition("/")
                 self.keys[var] = SecretKey(secret_name, key)
         self.register_outputs({"keys": {var: f"{k.name}/{k.key}" for var, k in sorted(self.keys.items())}})
+
+    def volume(self, volume: str, variables: list[str] | None = None) -> dict[str, Any]:
+        """`secret_files_volume` for `variables` (default every secret), each file named like its variable."""
+        chosen = sorted(self.keys) if variables is None else variables
+        return secret_files_volume(volume, {var: self.keys[var] for var in chosen})
 
     def env(self, variables: list[str] | None = None) -> list[dict[str, Any]]:
         """`env` entries (secretKeyRef) for `variables`, default every secret, sorted by name."""

@@ -19,6 +19,7 @@ from components.kubernetes._common import (
     labels,
     metadata,
     pod_security_context,
+    pull_policy,
     scratch_volume,
     selector,
     str_transforms,
@@ -61,6 +62,10 @@ class WorkloadArgs(ComponentArgs):
     """ConfigMap whose keys all become env vars (`envFrom`)."""
     env: list[dict[str, Any]] = []
     """Explicit `env` entries, in order (secretKeyRef entries first so later `$(VAR)` values can use them)."""
+    volumes: list[dict[str, Any]] = []
+    """Extra pod volumes (the app's secret files)."""
+    volume_mounts: list[dict[str, Any]] = []
+    """Extra container mounts for `volumes`."""
     replicas: int | None = Field(None, ge=0, le=1_000)
     """Fixed replica count. None: left to the autoscaler (HPA/KEDA) that owns the deployment."""
     cpu_request: str = "250m"
@@ -117,7 +122,8 @@ class Workload(pulumi.ComponentResource):
         container: dict[str, Any] = {
             "name": args.component,
             "image": args.image,
-            "imagePullPolicy": "IfNotPresent",
+            "imagePullPolicy": pull_policy(args.image) if isinstance(args.image, str)
+            else pulumi.Output.from_input(args.image).apply(pull_policy),
             "command": list(args.command),
             "env": [*args.env, {"name": "TMPDIR", "value": "/tmp"}],
             "resources": {"requests": {"cpu": args.cpu_request, "memory": args.memory_request,
@@ -129,7 +135,7 @@ class Workload(pulumi.ComponentResource):
             {"exec": {"command": list(args.liveness_command or args.health_command or [])}, "periodSeconds": 30,
              "timeoutSeconds": 10, "failureThreshold": 10},
             "readinessProbe": http_probe(args.readiness_path, 5, 3),
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *args.volume_mounts],
         }
         if args.port is not None:
             container["ports"] = [{"name": args.port_name, "containerPort": args.port, "protocol": "TCP"}]
@@ -152,7 +158,7 @@ class Workload(pulumi.ComponentResource):
                     "terminationGracePeriodSeconds": args.termination_grace_period_seconds,
                     "topologySpreadConstraints": topology_spread(self.selector),
                     "containers": [container],
-                    "volumes": [scratch_volume("tmp")],
+                    "volumes": [scratch_volume("tmp"), *args.volumes],
                 },
             },
         }

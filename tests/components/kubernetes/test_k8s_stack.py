@@ -238,23 +238,50 @@ def test_network_policies_allow_exactly_the_listed_flows(plan: Plan) -> None:
     }
 
 
+def secret_files(plan: Plan, deployment: str) -> dict[str, Any]:
+    """The projected volume of the app's secret files, checked to be mounted read-only where
+    agent_app's settings read files."""
+    spec = plan.one(DEPLOYMENT, deployment).inputs["spec"]["template"]["spec"]
+    mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["secrets"] == {"name": "secrets", "mountPath": app_settings().SECRETS_DIR, "readOnly": True}
+    return {v["name"]: v for v in spec["volumes"]}["secrets"]["projected"]
+
+
 def test_secrets_stay_out_of_configmaps_and_plain_env(plan: Plan) -> None:
     secret = plan.one("kubernetes:core/v1:Secret", "agent-secrets")
     assert secret.inputs["stringData"] == "[secret]"
     data = configmap(plan)
     assert not [k for k in data if SECRET_NAME_PATTERN.search(k)]
-    secret_vars = {"AGENT_API_KEYS", "AGENT_WEBHOOK_SIGNING_SECRET", "AGENT_REDIS_PASSWORD", "AGENT_POSTGRES_PASSWORD"}
+    secret_vars = {"AGENT_API_KEYS", "AGENT_WEBHOOK_SIGNING_SECRET", "AGENT_REDIS_PASSWORD", "AGENT_POSTGRES_PASSWORD",
+                   "AGENT_REDIS_URL", "AGENT_DATABASE_URL"}
     assert not secret_vars & set(data)
     for deployment in ("agent-api", "agent-worker"):
-        env = {e["name"]: e for e in container(plan, deployment)["env"]}
-        for name in secret_vars:
-            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "agent-secrets", "key": name}
-            assert "value" not in env[name]
-        assert env["AGENT_REDIS_URL"]["value"] == "redis://:$(AGENT_REDIS_PASSWORD)@agent-redis:6379/0"
-        assert env["AGENT_DATABASE_URL"]["value"] == (
-            "postgresql://agent:$(AGENT_POSTGRES_PASSWORD)@agent-postgres:5432/agent")
+        env = container(plan, deployment)["env"]
+        assert not [e for e in env if "valueFrom" in e or e["name"] in secret_vars], deployment
+        assert "envFrom" not in container(plan, deployment) or all(
+            "secretRef" not in source for source in container(plan, deployment)["envFrom"])
+        # The app's secrets and the URLs carrying the data passwords are files; the bare
+        # passwords are not mounted in app pods at all.
+        files = ["AGENT_API_KEYS", "AGENT_DATABASE_URL", "AGENT_REDIS_URL", "AGENT_WEBHOOK_SIGNING_SECRET"]
+        assert secret_files(plan, deployment) == {"defaultMode": 0o400, "sources": [{"secret": {
+            "name": "agent-secrets", "items": [{"key": name, "path": name} for name in files]}}]}
     for resource in plan.custom_resources():
         assert "offline-secret-" not in repr(resource.inputs), resource.name
+        assert "redis://:" not in repr(resource.inputs) and "postgresql://agent:" not in repr(resource.inputs)
+
+
+def test_no_secret_reaches_any_container_as_an_env_var(plan: Plan) -> None:
+    for name, spec in pod_specs(plan):
+        for c in spec["containers"]:
+            assert not [e for e in c.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})], (name, c["name"])
+
+
+def test_third_party_images_are_pulled_always_unless_pinned_by_digest(plan: Plan) -> None:
+    for name, spec in pod_specs(plan):
+        for c in spec["containers"]:
+            expected = "IfNotPresent" if "@sha256:" in c["image"] else "Always"
+            assert c["imagePullPolicy"] == expected, (name, c["image"])
+    assert container(plan, "agent-api")["imagePullPolicy"] == "IfNotPresent"  # the built image, by digest
 
 
 def test_configmap_is_the_app_contract(plan: Plan) -> None:
@@ -264,22 +291,31 @@ def test_configmap_is_the_app_contract(plan: Plan) -> None:
         "AGENT_ENVIRONMENT": "staging", "AGENT_QUEUE_BACKEND": "redis", "AGENT_STATE_BACKEND": "redis",
         "AGENT_VECTOR_BACKEND": "pgvector", "AGENT_RUN_TIMEOUT_SECONDS": "300", "AGENT_BIND_HOST": "0.0.0.0"}
     settings = app_settings()
-    env_names = set(data) | {e["name"] for e in container(plan, "agent-api")["env"]}
+    files = {item["path"] for source in secret_files(plan, "agent-api")["sources"] for item in source["secret"]["items"]}
+    env_names = set(data) | {e["name"] for e in container(plan, "agent-api")["env"]} | files
     helpers = {"AGENT_REDIS_PASSWORD", "AGENT_POSTGRES_PASSWORD", "TMPDIR"}
     assert env_names - helpers <= settings.ENV_CONTRACT
 
 
 def test_data_services_are_persistent_and_authenticated(plan: Plan) -> None:
     redis = plan.one(STATEFULSET, "agent-redis").inputs["spec"]
-    args = redis["template"]["spec"]["containers"][0]["args"]
-    assert args[:2] == ["--requirepass", "$(REDIS_PASSWORD)"]
-    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    redis_pod = redis["template"]["spec"]
+    command = redis_pod["containers"][0]["command"]
+    assert command[:2] == ["sh", "-c"] and command[2].startswith("exec redis-server - ")
+    assert 'requirepass "$(cat /run/secrets/redis/password)"' in command[2]
+    assert "--maxmemory-policy noeviction" in command[2]
+    assert "env" not in redis_pod["containers"][0]
+    assert {v["name"]: v for v in redis_pod["volumes"]}["password"]["projected"] == {"defaultMode": 0o400, "sources": [
+        {"secret": {"name": "agent-secrets", "items": [{"key": "AGENT_REDIS_PASSWORD", "path": "password"}]}}]}
     assert redis["volumeClaimTemplates"][0]["spec"]["resources"] == {"requests": {"storage": "5Gi"}}
     postgres = plan.one(STATEFULSET, "agent-postgres").inputs["spec"]
     pg = postgres["template"]["spec"]["containers"][0]
     assert pg["image"] == "pgvector/pgvector:0.8.0-pg17"
-    assert {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {
-        "name": "agent-secrets", "key": "AGENT_POSTGRES_PASSWORD"}}} in pg["env"]
+    assert {"name": "POSTGRES_PASSWORD_FILE", "value": "/run/secrets/postgres/password"} in pg["env"]
+    assert {"name": "password", "mountPath": "/run/secrets/postgres", "readOnly": True} in pg["volumeMounts"]
+    volumes = {v["name"]: v for v in postgres["template"]["spec"]["volumes"]}
+    assert volumes["password"]["projected"]["sources"] == [
+        {"secret": {"name": "agent-secrets", "items": [{"key": "AGENT_POSTGRES_PASSWORD", "path": "password"}]}}]
     init = plan.one("kubernetes:core/v1:ConfigMap", "agent-postgres-init").inputs["data"]
     assert init == {"01-pgvector.sql": "CREATE EXTENSION IF NOT EXISTS vector;\n"}
 
@@ -296,8 +332,8 @@ def test_rendered_manifests_parse_and_round_trip(plan: Plan, tmp_path: Any) -> N
     assert by_kind[("Deployment", "agent-api")]["apiVersion"] == "apps/v1"
     assert by_kind[("ScaledObject", "agent-worker")]["apiVersion"] == "keda.sh/v1alpha1"
     assert by_kind[("Secret", "agent-secrets")]["stringData"] == {
-        "AGENT_API_KEYS": "", "AGENT_POSTGRES_PASSWORD": "", "AGENT_REDIS_PASSWORD": "",
-        "AGENT_WEBHOOK_SIGNING_SECRET": ""}
+        "AGENT_API_KEYS": "", "AGENT_DATABASE_URL": "", "AGENT_POSTGRES_PASSWORD": "", "AGENT_REDIS_PASSWORD": "",
+        "AGENT_REDIS_URL": "", "AGENT_WEBHOOK_SIGNING_SECRET": ""}
     resource: PlannedResource = plan.one(DEPLOYMENT, "agent-api")
     rendered = by_kind[("Deployment", "agent-api")]
     assert rendered["spec"] == resource.inputs["spec"] and rendered["metadata"] == resource.inputs["metadata"]

@@ -34,6 +34,11 @@ def deployment(**kubernetes: Any) -> dict[str, Any]:
                            "ingress_class": "traefik", **kubernetes}}
 
 
+def secret_files(plan: Plan, deployment: str) -> dict[str, Any]:
+    spec = plan.one("kubernetes:apps/v1:Deployment", deployment).inputs["spec"]["template"]["spec"]
+    return {v["name"]: v for v in spec["volumes"]}["secrets"]["projected"]
+
+
 @pytest.fixture(scope="module")
 def plan() -> Plan:
     return build(deployment())
@@ -44,9 +49,9 @@ def test_cloud_secret_becomes_an_external_secret(plan: Plan) -> None:
     assert external["secretStoreRef"] == {"name": "aws-secrets", "kind": "ClusterSecretStore"}
     assert external["data"] == [{"secretKey": "AGENT_LLM_API_KEY", "remoteRef": {"key": ARN}}]
     assert external["target"]["name"] == "agent-secrets-external"
-    env = plan.one("kubernetes:apps/v1:Deployment", "agent-api").inputs["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {"name": "AGENT_LLM_API_KEY", "valueFrom": {"secretKeyRef": {
-        "name": "agent-secrets-external", "key": "AGENT_LLM_API_KEY"}}} in env
+    files = secret_files(plan, "agent-api")
+    assert {"secret": {"name": "agent-secrets-external", "items": [
+        {"key": "AGENT_LLM_API_KEY", "path": "AGENT_LLM_API_KEY"}]}} in files["sources"]
 
 
 def test_cloudnativepg_cluster_with_pgvector_and_operator_password(plan: Plan) -> None:
@@ -56,11 +61,10 @@ def test_cloudnativepg_cluster_with_pgvector_and_operator_password(plan: Plan) -
     assert cluster["instances"] == 1 and cluster["enableSuperuserAccess"] is False
     assert not [s for s in plan.of_type("kubernetes:apps/v1:StatefulSet") if s.name == "agent-postgres"]
     env = plan.one("kubernetes:apps/v1:Deployment", "agent-worker").inputs["spec"]["template"]["spec"]["containers"][0]["env"]
-    by_name = {e["name"]: e for e in env}
-    assert by_name["AGENT_POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "agent-postgres-app",
-                                                                               "key": "password"}
-    assert by_name["AGENT_DATABASE_URL"]["value"] == (
-        "postgresql://agent:$(AGENT_POSTGRES_PASSWORD)@agent-postgres-rw:5432/agent")
+    assert not [e for e in env if e["name"] in ("AGENT_POSTGRES_PASSWORD", "AGENT_DATABASE_URL")]
+    # The operator's `<cluster>-app` Secret holds the full URI; the app reads it as a file.
+    assert {"secret": {"name": "agent-postgres-app", "items": [{"key": "uri", "path": "AGENT_DATABASE_URL"}]}} in (
+        secret_files(plan, "agent-worker")["sources"])
     operator = plan.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "agent-network-postgres-operator")
     assert operator.inputs["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8000},
                                                               {"protocol": "TCP", "port": 5432}]
@@ -130,3 +134,17 @@ def test_missing_config_secret_names_the_command() -> None:
     with pytest.raises(ConfigError, match=r"kubernetes.redis_password: config key 'redisPassword' is not set; run "
                                           r"`pulumi config set --secret redisPassword <value>`"):
         build(deployment(), {"agent-infra:apiKeys": "k"})
+
+
+def test_password_without_a_config_value_falls_back_to_env_expansion() -> None:
+    # The program never sees a kubernetes_secret's value, so it cannot build the URL into a file.
+    plan = build(deployment(redis_password={"kubernetes_secret": "redis-auth/password"}))
+    env = plan.one("kubernetes:apps/v1:Deployment", "agent-api").inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    by_name = {e["name"]: e for e in env}
+    assert by_name["AGENT_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "password"}
+    assert by_name["AGENT_REDIS_URL"]["value"] == "redis://:$(AGENT_REDIS_PASSWORD)@agent-redis:6379/0"
+    redis = plan.one("kubernetes:apps/v1:StatefulSet", "agent-redis").inputs["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in redis["volumes"]}["password"]["projected"]["sources"] == [
+        {"secret": {"name": "redis-auth", "items": [{"key": "password", "path": "password"}]}}]
+    auth = plan.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication", "agent-worker-redis").inputs["spec"]
+    assert auth["secretTargetRef"][0] | {} == {"parameter": "password", "name": "redis-auth", "key": "password"}
