@@ -186,3 +186,24 @@ def test_the_gcp_stack_file_previews_with_outputs(repo_root: Any) -> None:
     plan = run_project(repo_root, "gcp")
     assert plan.outputs["endpoint"].startswith("https://") and plan.outputs["endpoint"].endswith(".run.app")
     assert plan.one("gcp:billing/budget:Budget")
+
+
+def test_container_topology_has_no_database_and_serverless_is_refused() -> None:
+    raw = _config("dev").model_dump()
+    config = load_deployment({**raw, "topology": "container"})
+    plan = synthesize(lambda: deploy("agent", config), stack="dev", config=SECRETS, secret_keys=list(SECRETS))
+    assert not plan.of_type(SQL) and "agent-infra:gcp:ContainerAgent" in {r.type for r in plan}
+    plain, refs = envs(plan, "api")
+    assert plain["AGENT_VECTOR_BACKEND"] == "memory" and "PGPASSWORD" not in refs
+    from components.errors import ConfigError
+
+    serverless = load_deployment({**raw, "topology": "serverless"})
+    with pytest.raises(ConfigError, match="serverless on gcp is not implemented"):
+        synthesize(lambda: deploy("agent", serverless), stack="dev", config=SECRETS, secret_keys=list(SECRETS))
+
+
+def test_missing_config_secret_stops_before_anything_is_registered() -> None:
+    config = _config("dev")
+    with pytest.raises(Exception, match="pulumi config set --secret apiKeys"):
+        synthesize(lambda: deploy("agent", config), stack="dev",
+                   config={"agent-infra:databasePassword": "pw"}, secret_keys=["agent-infra:databasePassword"])
