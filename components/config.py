@@ -431,6 +431,20 @@ class KubernetesOptions(Section):
     llm_egress_cidrs: list[str] = ["0.0.0.0/0"]
     """Where pods may open HTTPS (443) connections: the LLM provider. Private ranges and the cloud
     metadata address are always excluded from 0.0.0.0/0."""
+    redis_image: str | None = None
+    """In-cluster Redis image. None: the pinned default tag. Production: pin a digest
+    (`redis@sha256:...`), pulled `IfNotPresent`; a tag is pulled `Always`."""
+    postgres_image: str | None = None
+    """In-cluster PostgreSQL image (statefulset: pgvector; cloudnativepg: the operand). Same pinning advice."""
+    qdrant_image: str | None = None
+    """Qdrant image (vectors.backend: qdrant). Same pinning advice."""
+
+    @field_validator("redis_image", "postgres_image", "qdrant_image")
+    @classmethod
+    def _pinned_data_image(cls, value: str | None) -> str | None:
+        if value is not None and (value.endswith(":latest") or ("@" not in value and ":" not in value.rsplit("/", 1)[-1])):
+            raise ValueError(f"image must be pinned to a tag or digest other than latest, got {value!r}")
+        return value
 
 
 class DockerOptions(Section):

@@ -150,7 +150,8 @@ class ContainerAgent(pulumi.ComponentResource):
             redis_key = self.secrets.keys[REDIS_PASSWORD_VAR]
             self.redis = Redis(f"{name}-redis", {
                 "namespace": ns, "instance": name, "password_secret": redis_key.name, "password_key": redis_key.key,
-                "storage_gb": k.redis_storage_gb, "storage_class": k.storage_class, "labels": tags}, child_opts)
+                "storage_gb": k.redis_storage_gb, "storage_class": k.storage_class, "labels": tags,
+                **({"image": k.redis_image} if k.redis_image else {})}, child_opts)
             if REDIS_PASSWORD_VAR in env_passwords:
                 env.append({"name": "AGENT_REDIS_URL",
                             "value": f"redis://:$({REDIS_PASSWORD_VAR})@{self.redis.host}:{REDIS_PORT}/0"})
@@ -159,7 +160,7 @@ class ContainerAgent(pulumi.ComponentResource):
             pg_args: dict[str, Any] = {"namespace": ns, "instance": name, "mode": postgres_mode,
                                        "instances": 3 if config.is_production else 1,
                                        "storage_gb": k.postgres_storage_gb, "storage_class": k.storage_class,
-                                       "labels": tags}
+                                       "labels": tags, "image": k.postgres_image}
             if postgres_mode == "statefulset":
                 pg_key = self.secrets.keys[POSTGRES_PASSWORD_VAR]
                 pg_args |= {"password_secret": pg_key.name, "password_key": pg_key.key}
@@ -175,7 +176,9 @@ class ContainerAgent(pulumi.ComponentResource):
         if config.vectors.backend == "qdrant":
             self.qdrant = Qdrant(f"{name}-qdrant", {"namespace": ns, "instance": name,
                                                     "storage_gb": k.qdrant_storage_gb,
-                                                    "storage_class": k.storage_class, "labels": tags}, child_opts)
+                                                    "storage_class": k.storage_class, "labels": tags,
+                                                    **({"image": k.qdrant_image} if k.qdrant_image else {})},
+                            child_opts)
             data_services.append(DataService(name="qdrant", selector=self.qdrant.selector,
                                              ports=[QDRANT_HTTP_PORT, QDRANT_GRPC_PORT]))
 

@@ -148,3 +148,18 @@ def test_password_without_a_config_value_falls_back_to_env_expansion() -> None:
         {"secret": {"name": "redis-auth", "items": [{"key": "password", "path": "password"}]}}]
     auth = plan.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication", "agent-worker-redis").inputs["spec"]
     assert auth["secretTargetRef"][0] | {} == {"parameter": "password", "name": "redis-auth", "key": "password"}
+
+
+def test_data_images_pinned_by_digest_are_pulled_if_not_present() -> None:
+    digest = "@sha256:" + "0" * 64  # a shape, not a real image: the plan never pulls
+    plan = build(deployment(redis_image=f"redis{digest}", postgres_image=f"ghcr.io/cloudnative-pg/postgresql{digest}",
+                            qdrant_image=f"qdrant/qdrant{digest}"))
+    sets = {s.name: s.inputs["spec"]["template"]["spec"]["containers"][0] for s in
+            plan.of_type("kubernetes:apps/v1:StatefulSet")}
+    assert (sets["agent-redis"]["image"], sets["agent-redis"]["imagePullPolicy"]) == (f"redis{digest}", "IfNotPresent")
+    assert (sets["agent-qdrant"]["image"], sets["agent-qdrant"]["imagePullPolicy"]) == (
+        f"qdrant/qdrant{digest}", "IfNotPresent")
+    cluster = plan.one("kubernetes:postgresql.cnpg.io/v1:Cluster", "agent-postgres").inputs["spec"]
+    assert cluster["imageName"] == f"ghcr.io/cloudnative-pg/postgresql{digest}"
+    with pytest.raises(ConfigError, match="pinned"):
+        build(deployment(redis_image="redis:latest"))
