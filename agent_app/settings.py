@@ -54,6 +54,7 @@ SECRET_NAMES: frozenset[str] = frozenset(
 ENV_CONTRACT: frozenset[str] = frozenset(
     {
         "AGENT_ENVIRONMENT",
+        "AGENT_REDIS_CA_CERT",
         "AGENT_BIND_HOST",
         "AGENT_PORT",
         "AGENT_QUEUE_BACKEND",
@@ -143,6 +144,9 @@ class Settings(BaseSettings):
     """API Gateway management endpoint override; default ``https://<domainName>/<stage>`` of the event."""
 
     redis_url: str | None = Field(None, validation_alias=AliasChoices("AGENT_REDIS_URL", "REDIS_URL"))
+    redis_ca_cert: str | None = None
+    """PEM of the CA that signed the Redis server's TLS certificate, for ``rediss://`` URLs whose
+    server certificate no public CA signed (GCP Memorystore's own CA). Default: the system store."""
     database_url: str = Field(
         "sqlite+aiosqlite:///./agent_app.db",
         validation_alias=AliasChoices("AGENT_DATABASE_URL", "DATABASE_URL"),

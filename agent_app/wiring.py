@@ -113,6 +113,7 @@ def build_queue(settings: Settings) -> TaskQueue:
             group=settings.queue_group,
             claim_timeout_seconds=settings.queue_claim_timeout_seconds,
             max_attempts=settings.queue_max_attempts,
+            ca_cert=settings.redis_ca_cert,
         )
     if settings.queue_backend == "sqs":
         if not settings.queue_url:
@@ -128,7 +129,8 @@ def build_state(settings: Settings) -> StateStore:
     if settings.state_backend == "redis":
         from agent_app.adapters.state.redis import RedisState
 
-        return RedisState.from_url(_need_redis(settings, "AGENT_STATE_BACKEND"), ttl_seconds=settings.state_ttl_seconds)
+        return RedisState.from_url(_need_redis(settings, "AGENT_STATE_BACKEND"), ca_cert=settings.redis_ca_cert,
+                                   ttl_seconds=settings.state_ttl_seconds)
     if not settings.state_table:
         raise ConfigurationError("AGENT_STATE_BACKEND=dynamodb needs AGENT_STATE_TABLE")
     state: StateStore = _optional("agent_app.adapters.state.dynamodb", "DynamoState", "AGENT_STATE_BACKEND")(settings)

@@ -182,7 +182,10 @@ def _memorystore(name: str, inputs: dict[str, Any], region: str) -> dict[str, An
     tls = inputs.get("transitEncryptionMode") == "SERVER_AUTHENTICATION"
     return {"name": physical, "id": f"projects/{GCP_PROJECT}/locations/{loc}/instances/{physical}",
             "host": f"10.100.0.{int(short_hash(name, 2), 16) % 250 + 3}", "port": 6378 if tls else 6379,
-            "authString": "offline-" + short_hash(name, 24) if inputs.get("authEnabled") else None}
+            "authString": "offline-" + short_hash(name, 24) if inputs.get("authEnabled") else None,
+            "serverCaCerts": [{"cert": f"-----BEGIN CERTIFICATE-----\noffline-{short_hash(name, 32)}\n"
+                                       "-----END CERTIFICATE-----\n", "sha1Fingerprint": short_hash(name, 40)}]
+            if tls else []}
 
 
 def _cloud_sql(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:

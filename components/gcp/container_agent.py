@@ -133,6 +133,7 @@ class ContainerAgent(pulumi.ComponentResource):
             # libpq and asyncpg read PGPASSWORD when the URL has none.
             secrets["PGPASSWORD"] = self.database.password_secret
         endpoints["vector_backend"] = "pgvector" if config.vectors.backend == "pgvector" and self.database else "memory"
+        endpoints["redis_ca_cert"] = self.redis.ca_cert
         env = app_environment(config, **endpoints)
 
         common: dict[str, Any] = {

@@ -77,6 +77,10 @@ class Redis(pulumi.ComponentResource):
                                                "accessors": dict(args.accessors), "labels": dict(args.labels)},
                                pulumi.ResourceOptions(parent=self))
         self.host, self.port = self.instance.host, self.instance.port
+        # Memorystore signs its TLS certificate with a per-instance CA no public store trusts;
+        # the app adds exactly this CA (AGENT_REDIS_CA_CERT), never skips verification.
+        self.ca_cert: pulumi.Output[str | None] = self.instance.server_ca_certs.apply(
+            lambda certs: certs[0].cert if certs else None)
         self.url_secret = self.secrets.refs[URL_ENV]
         self.instance_id = self.instance.id
         self.register_outputs({"host": self.host, "port": self.port, "url_secret": self.url_secret})

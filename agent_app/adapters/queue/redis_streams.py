@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from agent_app.adapters.redis_tls import tls_options
 from agent_app.core.models import Delivery, SubmitOutcome, Task
 from agent_app.core.ports import BackendUnavailable
 
@@ -91,8 +92,9 @@ class RedisStreamsQueue:
         self._last_sweep = 0.0
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> RedisStreamsQueue:
-        return cls(aioredis.Redis.from_url(url, protocol=2, socket_timeout=10, socket_connect_timeout=3), **kwargs)
+    def from_url(cls, url: str, ca_cert: str | None = None, **kwargs: Any) -> RedisStreamsQueue:
+        return cls(aioredis.Redis.from_url(url, protocol=2, socket_timeout=10, socket_connect_timeout=3,
+                                           **tls_options(url, ca_cert)), **kwargs)
 
     def _task_key(self, task_id: str) -> str:
         return f"{self.stream}:task:{task_id}"

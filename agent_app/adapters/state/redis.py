@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from agent_app.adapters.redis_tls import tls_options
 from agent_app.core.models import Chunk
 from agent_app.core.ports import BackendUnavailable
 
@@ -212,8 +213,9 @@ class RedisState:
         self._batch = _Batcher(self.r, self.r.register_script(_PUBLISH), max_events, ttl_seconds)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> RedisState:
-        return cls(aioredis.Redis.from_url(url, protocol=2, socket_connect_timeout=3), **kwargs)
+    def from_url(cls, url: str, ca_cert: str | None = None, **kwargs: Any) -> RedisState:
+        return cls(aioredis.Redis.from_url(url, protocol=2, socket_connect_timeout=3, **tls_options(url, ca_cert)),
+                   **kwargs)
 
     def _k(self, kind: str, ident: str) -> str:
         return f"{self.prefix}:{kind}:{ident}"

@@ -207,3 +207,10 @@ def test_missing_config_secret_stops_before_anything_is_registered() -> None:
     with pytest.raises(Exception, match="pulumi config set --secret apiKeys"):
         synthesize(lambda: deploy("agent", config), stack="dev",
                    config={"agent-infra:databasePassword": "pw"}, secret_keys=["agent-infra:databasePassword"])
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_services_trust_exactly_the_memorystore_ca(dev: Plan, service: str) -> None:
+    plain, _ = envs(dev, service)
+    assert plain["AGENT_REDIS_CA_CERT"].startswith("-----BEGIN CERTIFICATE-----")
+    assert plain["AGENT_REDIS_CA_CERT"] == dev.one("gcp:redis/instance:Instance").outputs["serverCaCerts"][0]["cert"]
