@@ -30,6 +30,7 @@ from components.aws.vector_collection import VectorCollection
 from components.aws.web_acl import WebAcl
 from components.config import AwsOptions, DeploymentConfig
 from components.errors import ConfigError
+from components.secret_refs import resolve_secret_refs
 
 API_COMMAND = ["agent-app", "serve"]
 WORKER_COMMAND = ["agent-app", "worker"]
@@ -37,22 +38,7 @@ WORKER_COMMAND = ["agent-app", "worker"]
 
 def app_secrets(config: DeploymentConfig) -> tuple[dict[str, Any], dict[str, str]]:
     """`app.secrets` -> (values read from Pulumi config secrets, existing Secrets Manager ARNs)."""
-    values: dict[str, Any] = {}
-    arns: dict[str, str] = {}
-    project_config = pulumi.Config()
-    for env, ref in config.app.secrets.items():
-        if ref.config:
-            value = project_config.get_secret(ref.config)
-            if value is None:
-                raise ConfigError(f"deployment.app.secrets.{env}: config key {ref.config!r} is not set; run "
-                                  f"`pulumi config set --secret {ref.config} <value>`")
-            values[env] = value
-        elif ref.arn:
-            arns[env] = ref.arn
-        else:
-            raise ConfigError(f"deployment.app.secrets.{env}: on AWS use {{config: KEY}} or {{arn: ...}}, not "
-                              f"{'gcp_secret' if ref.gcp_secret else 'kubernetes_secret'}")
-    return values, arns
+    return resolve_secret_refs(config, "arn", "AWS")
 
 
 class ContainerAgent(pulumi.ComponentResource):

@@ -26,6 +26,7 @@ from components.gcp.network import Network
 from components.gcp.observability import Observability
 from components.gcp.redis import Redis
 from components.gcp.secrets import Secrets
+from components.secret_refs import resolve_secret_refs
 
 API_COMMAND = ["agent-app", "serve"]
 WORKER_COMMAND = ["agent-app", "worker"]
@@ -34,22 +35,7 @@ LOG_RETENTION_MAX_DAYS = 3_650
 
 def app_secrets(config: DeploymentConfig) -> tuple[dict[str, Any], dict[str, str]]:
     """`app.secrets` -> (values read from Pulumi config secrets, existing Secret Manager secrets)."""
-    values: dict[str, Any] = {}
-    existing: dict[str, str] = {}
-    project_config = pulumi.Config()
-    for env, ref in config.app.secrets.items():
-        if ref.config:
-            value = project_config.get_secret(ref.config)
-            if value is None:
-                raise ConfigError(f"deployment.app.secrets.{env}: config key {ref.config!r} is not set; run "
-                                  f"`pulumi config set --secret {ref.config} <value>`")
-            values[env] = value
-        elif ref.gcp_secret:
-            existing[env] = ref.gcp_secret
-        else:
-            raise ConfigError(f"deployment.app.secrets.{env}: on GCP use {{config: KEY}} or {{gcp_secret: "
-                              f"projects/P/secrets/NAME}}, not {'arn' if ref.arn else 'kubernetes_secret'}")
-    return values, existing
+    return resolve_secret_refs(config, "gcp_secret", "GCP")
 
 
 def _database_password(config: DeploymentConfig, options: GcpOptions) -> Any:
