@@ -18,9 +18,22 @@ from components.errors import ConfigError
 BUILD_DIR = Path(".agent-infra") / "build"
 
 
+def project_root(start: Path | None = None) -> Path:
+    """The nearest directory holding Pulumi.yaml, from `start` (default: cwd) upwards; else `start`.
+
+    The Pulumi CLI may run a program from its `main` directory (here `stacks/`), while
+    `agent-infra build` runs from the project root: both must agree on where the bundle is.
+    """
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "Pulumi.yaml").exists() or (directory / "Pulumi.yml").exists():
+            return directory
+    return here
+
+
 def bundle_path(runtime: str, architecture: str, root: Path | None = None) -> Path:
     """Default artifact path for a runtime and architecture, relative to the project root."""
-    return (root or Path.cwd()) / BUILD_DIR / f"lambda-{runtime}-{architecture}.zip"
+    return (root or project_root()) / BUILD_DIR / f"lambda-{runtime}-{architecture}.zip"
 
 
 def agent_app_source() -> Path:
@@ -33,7 +46,8 @@ def agent_app_source() -> Path:
 def lambda_code(config: DeploymentConfig) -> pulumi.Archive:
     """The bundle to deploy: `app.code_path`, else the built default artifact."""
     explicit = config.app.code_path is not None
-    path = Path(config.app.code_path) if config.app.code_path else bundle_path(config.app.runtime, config.app.architecture)
+    path = (project_root() / config.app.code_path if config.app.code_path
+            else bundle_path(config.app.runtime, config.app.architecture))
     if path.exists():
         return pulumi.FileArchive(str(path))
     build_cmd = f"agent-infra build --runtime {config.app.runtime} --architecture {config.app.architecture}"

@@ -125,3 +125,12 @@ def test_production_turns_on_deletion_protection():
 
 def test_missing_bundle_warns_at_preview(dev):
     assert any("agent-infra build" in line for line in dev.log)
+
+
+def test_bundle_is_found_from_the_programs_directory(tmp_path, monkeypatch):
+    from components.aws.lambda_code import bundle_path
+
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\n")
+    (tmp_path / "stacks").mkdir()
+    monkeypatch.chdir(tmp_path / "stacks")  # the CLI may run the program from `main: stacks/`
+    assert bundle_path("python3.12", "arm64") == tmp_path / ".agent-infra/build/lambda-python3.12-arm64.zip"
