@@ -81,6 +81,14 @@ def worker_cmd(
         typer.Option(help="Serve /healthz and /readyz on this port (AGENT_WORKER_HEALTH_PORT; 0 = any free port)."),
     ] = None,
     health_host: Annotated[str, typer.Option(help="Address of the health endpoint.")] = "0.0.0.0",
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes under one supervisor, one consumer group (AGENT_WORKER_PROCESSES). Default 1.",
+        ),
+    ] = None,
     log_level: str = "info",
 ) -> None:
     """Run a standalone queue worker (SIGTERM: finish or hand back in-flight tasks, then exit)."""
@@ -88,7 +96,9 @@ def worker_cmd(
     from agent_app.worker import run_worker
 
     _logging(log_level)
-    overrides = {"worker_concurrency": concurrency} if concurrency else {}
+    overrides: dict[str, object] = {"worker_concurrency": concurrency} if concurrency else {}
+    if processes:
+        overrides["worker_processes"] = processes
     settings = Settings(**overrides)  # type: ignore[arg-type]
     if settings.queue_backend == "memory":
         typer.echo("agent-app worker needs a shared queue: set AGENT_QUEUE_BACKEND=redis (or sqs)", err=True)
@@ -96,6 +106,18 @@ def worker_cmd(
     port = health_port if health_port is not None else settings.worker_health_port
 
     async def main() -> None:
+        if settings.worker_processes > 1:
+            from agent_app.supervisor import run_supervisor
+
+            await run_supervisor(
+                settings,
+                settings.worker_processes,
+                overrides=overrides,
+                log_level=log_level,
+                health_port=port,
+                health_host=health_host,
+            )
+            return
         await run_worker(build(settings), health_port=port, health_host=health_host)
 
     asyncio.run(main())

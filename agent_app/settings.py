@@ -82,6 +82,7 @@ ENV_CONTRACT: frozenset[str] = frozenset(
         "AGENT_MAX_BODY_BYTES",
         "AGENT_WORKER_CONCURRENCY",
         "AGENT_WORKER_HEALTH_PORT",
+        "AGENT_WORKER_PROCESSES",
         "AGENT_QDRANT_URL",
         "AGENT_QDRANT_COLLECTION",
         "AGENT_VECTOR_ENDPOINT",
@@ -186,6 +187,8 @@ class Settings(BaseSettings):
     callback_max_age_seconds: float = Field(86_400 * 1.5, gt=0)
     """Callbacks are retried with full-jitter backoff for this long (at least 24 h)."""
     worker_concurrency: int = Field(4, ge=1, le=256)
+    worker_processes: int = Field(1, ge=1, le=64)
+    """``agent-app worker`` runs this many worker processes under one supervisor (1: no supervisor)."""
     worker_health_port: int | None = Field(None, ge=0, le=65_535)
     """``agent-app worker`` serves ``/healthz`` and ``/readyz`` on this port (unset: no HTTP)."""
     worker_embedded: bool = True

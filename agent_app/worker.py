@@ -26,6 +26,7 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -147,8 +148,12 @@ class Worker:
         grace_seconds: float = 20.0,
         callbacks: bool = True,
         protection: TaskProtection | None = None,
+        on_load: Callable[[Worker], None] | None = None,
     ) -> None:
         self.c = container
+        self.on_load = on_load
+        """Called whenever the in-flight count changes or the worker starts (the supervisor's
+        shared-memory report when this worker is one of ``--processes N``)."""
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.concurrency = concurrency or container.settings.worker_concurrency
         self.grace_seconds = grace_seconds
@@ -190,6 +195,15 @@ class Worker:
         self._stopping.set()
         self._slot_free.set()
 
+    def _report(self) -> None:
+        if self.on_load is not None:
+            with contextlib.suppress(Exception):
+                self.on_load(self)
+
+    async def ping(self) -> None:
+        """Readiness: the queue backend answers."""
+        await self.c.queue.ping()
+
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -203,6 +217,7 @@ class Worker:
         if self.with_callbacks:
             loops.append(asyncio.create_task(self._callbacks()))
         self.started = True
+        self._report()
         await self._stopping.wait()
         log.info("worker %s stopping: %d task(s) in flight", self.worker_id, len(self._inflight))
         # the fetch loop notices the stop within one claim block (<= 1 s) and hands back what it got
@@ -256,6 +271,7 @@ class Worker:
         self._leased[key] = delivery
         WORKER_BUSY.set(len(self._inflight))
         self.protection.update(True)
+        self._report()
 
         def done(_: asyncio.Task[None]) -> None:
             self._inflight.pop(key, None)
@@ -264,6 +280,7 @@ class Worker:
             self._slot_free.set()
             if not self._inflight:
                 self.protection.update(False)
+            self._report()
 
         run.add_done_callback(done)
 
@@ -345,14 +362,16 @@ class Worker:
 
 
 class HealthServer:
-    """A tiny HTTP/1.1 server (stdlib asyncio) for the worker's probes.
+    """A tiny HTTP/1.1 server (stdlib asyncio) for the worker's probes (a :class:`Worker`, or the
+    :class:`~agent_app.supervisor.Supervisor` of ``--processes N``: anything with ``status()``,
+    ``alive``, ``started``, ``stopping`` and ``async ping()``).
 
     ``GET /healthz``: 200 while the worker's fetch loop runs (liveness), with ``busy``.
     ``GET /readyz``: 200 when the queue backend answers a ping and the worker is not draining,
     else 503; the body carries ``busy`` and ``inflight`` so the platform can see the worker's load.
     """
 
-    def __init__(self, worker: Worker, host: str = "0.0.0.0", port: int = 8001) -> None:
+    def __init__(self, worker: Any, host: str = "0.0.0.0", port: int = 8001) -> None:
         self.worker = worker
         self.host = host
         self.port = port
@@ -404,7 +423,7 @@ class HealthServer:
             return (200 if alive else 503), {"status": "ok" if alive else "fetch loop stopped", **status}
         if path == HEALTH_READINESS_PATH:
             try:
-                await asyncio.wait_for(self.worker.c.queue.ping(), 3.0)
+                await asyncio.wait_for(self.worker.ping(), 3.0)
                 queue = "ok"
             except (BackendUnavailable, TimeoutError) as exc:
                 queue = f"unavailable: {exc}"
@@ -422,18 +441,38 @@ async def run_worker(
     health_port: int | None = None,
     health_host: str = "0.0.0.0",
     concurrency: int | None = None,
+    worker_id: str | None = None,
+    protection: TaskProtection | None = None,
+    on_load: Callable[[Worker], None] | None = None,
+    stop_when: Callable[[], bool] | None = None,
 ) -> None:
-    """Start the container, optionally the health server, and run a worker until SIGTERM."""
+    """Start the container, optionally the health server, and run a worker until SIGTERM
+    (or until ``stop_when()`` turns true, checked every half second: a supervised child whose
+    supervisor is gone)."""
     await container.start()
-    worker = Worker(container, concurrency=concurrency)
+    worker = Worker(container, concurrency=concurrency, worker_id=worker_id, protection=protection, on_load=on_load)
     health = HealthServer(worker, health_host, health_port) if health_port is not None else None
     if install_signals:
         worker.install_signal_handlers()
+    watch: asyncio.Task[None] | None = None
+    if stop_when is not None:
+
+        async def watcher() -> None:
+            while not worker.stopping:
+                if stop_when():
+                    log.warning("worker %s: supervisor gone; stopping", worker.worker_id)
+                    worker.stop()
+                    return
+                await asyncio.sleep(0.5)
+
+        watch = asyncio.create_task(watcher())
     try:
         if health is not None:
             await health.start()
         await worker.run()
     finally:
+        if watch is not None:
+            watch.cancel()
         if health is not None:
             await health.close()
         await container.close()

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 ENV_BASE = {**os.environ, "PYTHONPATH": str(ROOT)}
 DATABASE_URL: str | None = None  # --database-url: agent_app's task store (default: a fresh SQLite file)
+PROCESSES = 2  # --processes: `agent-app worker --processes N` (2 = one per CPU on the 2-core bench machine)
 
 
 def free_port() -> int:
@@ -226,6 +227,7 @@ def ours_env(redis_url: str, tmp: str, **extra: str) -> dict[str, str]:
             "AGENT_REDIS_URL": redis_url,
             "AGENT_QUEUE_STREAM": f"bench:{uuid.uuid4().hex[:6]}",
             "AGENT_WORKER_CONCURRENCY": "32",
+            "AGENT_WORKER_PROCESSES": str(PROCESSES),
             "AGENT_DATABASE_URL": DATABASE_URL or f"sqlite+aiosqlite:///{tmp}/{uuid.uuid4().hex[:6]}.db",
         }
         | extra
@@ -271,7 +273,8 @@ async def apaced(n: int, rate: float, submit: object) -> None:
         await submit(i)  # type: ignore[operator]
 
 
-Row = tuple[str, float, list[float], list[float]]  # name, tasks/s, enqueue->done, enqueue->start
+Row = tuple[str, float, list[float], list[float]]
+OURS = "agent_app worker"  # name, tasks/s, enqueue->done, enqueue->start
 
 
 def bench_e2e(redis_url: str, n: int, tmp: str, paced_n: int, paced_rate: float) -> None:
@@ -291,7 +294,7 @@ def bench_e2e(redis_url: str, n: int, tmp: str, paced_n: int, paced_rate: float)
             ids = await _submit_many(c, n)
             done = await _wait_done(c, ids, 300)
             end = max(d[1] for d in done)
-            sat.append(("agent_app worker", len(done) / (end - t0), [d[1] - d[0] for d in done], []))
+            sat.append((OURS, len(done) / (end - t0), [d[1] - d[0] for d in done], []))
             from agent_app.core.models import RunInput
 
             pids: list[str] = []
@@ -311,7 +314,7 @@ def bench_e2e(redis_url: str, n: int, tmp: str, paced_n: int, paced_rate: float)
                 created = dict((await conn.execute(sa.select(tasks.c.id, tasks.c.created_at))).all())
             starts = await _start_times(c, pids)
             pace.append(
-                ("agent_app worker", paced_rate, [d[1] - d[0] for d in done],
+                (OURS, paced_rate, [d[1] - d[0] for d in done],
                  [starts[i] - created[i] for i in pids if i in starts])
             )
         finally:
@@ -393,6 +396,11 @@ def bench_e2e(redis_url: str, n: int, tmp: str, paced_n: int, paced_rate: float)
         loop.wait(10)
 
     print(f"\n(b) end to end, {n} tasks enqueued as fast as possible into a started, warmed-up worker (saturation)")
+    print(
+        f"    agent_app: `agent-app worker --processes {PROCESSES}` ({PROCESSES} worker process(es) x concurrency 32, "
+        f"one consumer group; {os.cpu_count()} CPUs);\n    Celery: prefork pool `-c 8` (8 processes), Redis broker, "
+        "otherwise defaults"
+    )
     print(f"{'':24}{'tasks/s':>10}{'p50 ms':>10}{'p99 ms':>10}   (enqueue -> done)")
     for name, rate, lat, _ in sat:
         print(f"{name:24}{rate:>10.0f}{pct(lat, 50) * 1000:>10.1f}{pct(lat, 99) * 1000:>10.1f}")
@@ -425,6 +433,7 @@ def bench_kill(redis_url: str, tmp: str, claim_timeout: float = 5.0) -> None:
         AGENT_LLM_THINK_SECONDS="0.05",
         AGENT_QUEUE_CLAIM_TIMEOUT_SECONDS=str(claim_timeout),
         AGENT_WORKER_CONCURRENCY="8",
+        AGENT_WORKER_PROCESSES="1",  # the kill test SIGKILLs one worker process
     )
 
     async def scenario() -> None:
@@ -474,9 +483,12 @@ def main() -> None:
     parser.add_argument("--paced-rate", type=float, default=100.0)
     parser.add_argument("--only", default="accept,e2e,kill")
     parser.add_argument("--database-url", default=None, help="agent_app's task store (default: SQLite file)")
+    parser.add_argument("--processes", type=int, default=2, help="agent_app worker processes (default 2: one per CPU)")
     args = parser.parse_args()
-    global DATABASE_URL
+    global DATABASE_URL, PROCESSES, OURS
     DATABASE_URL = args.database_url
+    PROCESSES = args.processes
+    OURS = f"agent_app worker x{PROCESSES}"
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server not found: apt-get install redis-server")
