@@ -93,3 +93,34 @@ def topology_spread(selector_labels: Mapping[str, str]) -> list[dict[str, Any]]:
 def str_transforms(transforms: Mapping[Any, Any]) -> dict[str, Any]:
     """Literal-keyed transform maps as the plain `dict[str, Transform]` ChildFactory takes."""
     return {str(role): transform for role, transform in transforms.items()}
+
+
+def single_replica_statefulset_spec(
+    name: str,
+    selector_labels: Mapping[str, str],
+    pod_labels: Mapping[str, str],
+    uid: int,
+    container: Mapping[str, Any],
+    volumes: list[Any],
+    claim_name: str,
+    storage_gb: int,
+    storage_class: str | None,
+    grace_seconds: int = 30,
+) -> dict[str, Any]:
+    """The spec our data services share: one replica, a retained PVC, restricted pod defaults.
+
+    Claims are retained on delete and scale-down so `pulumi destroy` never takes the data with it.
+    """
+    claim: dict[str, Any] = {"metadata": {"name": claim_name, "labels": dict(pod_labels)},
+                             "spec": {"accessModes": ["ReadWriteOnce"],
+                                      "resources": {"requests": {"storage": f"{storage_gb}Gi"}}}}
+    if storage_class:
+        claim["spec"]["storageClassName"] = storage_class
+    return {"serviceName": name, "replicas": 1, "selector": {"matchLabels": dict(selector_labels)},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            "template": {"metadata": {"labels": dict(pod_labels)}, "spec": {
+                "automountServiceAccountToken": False, "enableServiceLinks": False,
+                "securityContext": pod_security_context(uid, fs_group=uid),
+                "terminationGracePeriodSeconds": grace_seconds,
+                "containers": [dict(container)], "volumes": volumes}},
+            "volumeClaimTemplates": [claim]}

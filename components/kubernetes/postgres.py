@@ -14,10 +14,10 @@ from components.kubernetes._common import (
     container_security_context,
     labels,
     metadata,
-    pod_security_context,
     pull_policy,
     scratch_volume,
     selector,
+    single_replica_statefulset_spec,
     str_transforms,
 )
 from components.kubernetes.secrets import SecretKey, secret_files_volume
@@ -149,22 +149,12 @@ class Postgres(pulumi.ComponentResource):
                              {"name": "init", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": True},
                              {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True}],
         }
-        claim: dict[str, Any] = {"metadata": {"name": "data", "labels": pod_labels},
-                                 "spec": {"accessModes": ["ReadWriteOnce"],
-                                          "resources": {"requests": {"storage": f"{args.storage_gb}Gi"}}}}
-        if args.storage_class:
-            claim["spec"]["storageClassName"] = args.storage_class
         self.statefulset = child(
             "statefulset", k8s.apps.v1.StatefulSet, name, metadata=metadata(name, args.namespace, pod_labels),
-            spec={"serviceName": name, "replicas": 1, "selector": {"matchLabels": self.selector},
-                  "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-                  "template": {"metadata": {"labels": pod_labels}, "spec": {
-                      "automountServiceAccountToken": False, "enableServiceLinks": False,
-                      "securityContext": pod_security_context(POSTGRES_UID, fs_group=POSTGRES_UID),
-                      "terminationGracePeriodSeconds": 60, "containers": [container],
-                      "volumes": [scratch_volume("run", 16), scratch_volume("tmp", 256),
-                                  {"name": "init", "configMap": {"name": init_name}},
-                                  secret_files_volume("password", {"password": self.password})]}},
-                  "volumeClaimTemplates": [claim]})
+            spec=single_replica_statefulset_spec(
+                name, self.selector, pod_labels, POSTGRES_UID, container,
+                [scratch_volume("run", 16), scratch_volume("tmp", 256), {"name": "init", "configMap": {"name": init_name}},
+                 secret_files_volume("password", {"password": self.password})],
+                "data", args.storage_gb, args.storage_class, grace_seconds=60))
         self.host = name
         self.register_outputs({"host": name, "port": POSTGRES_PORT})

@@ -14,10 +14,10 @@ from components.kubernetes._common import (
     container_security_context,
     labels,
     metadata,
-    pod_security_context,
     pull_policy,
     scratch_volume,
     selector,
+    single_replica_statefulset_spec,
     str_transforms,
 )
 
@@ -92,20 +92,11 @@ class Qdrant(pulumi.ComponentResource):
                              {"name": "snapshots", "mountPath": "/qdrant/snapshots"},
                              {"name": "tmp", "mountPath": "/tmp"}],
         }
-        claim: dict[str, Any] = {"metadata": {"name": "storage", "labels": pod_labels},
-                                 "spec": {"accessModes": ["ReadWriteOnce"],
-                                          "resources": {"requests": {"storage": f"{args.storage_gb}Gi"}}}}
-        if args.storage_class:
-            claim["spec"]["storageClassName"] = args.storage_class
         self.statefulset = child(
             "statefulset", k8s.apps.v1.StatefulSet, name, metadata=metadata(name, args.namespace, pod_labels),
-            spec={"serviceName": name, "replicas": 1, "selector": {"matchLabels": self.selector},
-                  "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-                  "template": {"metadata": {"labels": pod_labels}, "spec": {
-                      "automountServiceAccountToken": False, "enableServiceLinks": False,
-                      "securityContext": pod_security_context(QDRANT_UID, fs_group=QDRANT_UID),
-                      "terminationGracePeriodSeconds": 30, "containers": [container],
-                      "volumes": [scratch_volume("snapshots", 1024), scratch_volume("tmp", 64)]}},
-                  "volumeClaimTemplates": [claim]})
+            spec=single_replica_statefulset_spec(
+                name, self.selector, pod_labels, QDRANT_UID, container,
+                [scratch_volume("snapshots", 1024), scratch_volume("tmp", 64)],
+                "storage", args.storage_gb, args.storage_class))
         self.host, self.port = name, QDRANT_HTTP_PORT
         self.register_outputs({"host": name, "port": QDRANT_HTTP_PORT})

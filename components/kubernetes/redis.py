@@ -14,10 +14,10 @@ from components.kubernetes._common import (
     container_security_context,
     labels,
     metadata,
-    pod_security_context,
     pull_policy,
     scratch_volume,
     selector,
+    single_replica_statefulset_spec,
     str_transforms,
 )
 from components.kubernetes.secrets import SecretKey, secret_files_volume
@@ -104,23 +104,12 @@ class Redis(pulumi.ComponentResource):
             "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"},
                              {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True}],
         }
-        claim: dict[str, Any] = {"metadata": {"name": "data", "labels": pod_labels},
-                                 "spec": {"accessModes": ["ReadWriteOnce"],
-                                          "resources": {"requests": {"storage": f"{args.storage_gb}Gi"}}}}
-        if args.storage_class:
-            claim["spec"]["storageClassName"] = args.storage_class
         self.statefulset = child(
             "statefulset", k8s.apps.v1.StatefulSet, name, metadata=metadata(name, args.namespace, pod_labels),
-            spec={"serviceName": name, "replicas": 1, "selector": {"matchLabels": self.selector},
-                  "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-                  "template": {"metadata": {"labels": pod_labels}, "spec": {
-                      "automountServiceAccountToken": False, "enableServiceLinks": False,
-                      "securityContext": pod_security_context(REDIS_UID, fs_group=REDIS_UID),
-                      "terminationGracePeriodSeconds": 30,
-                      "containers": [container], "volumes": [
-                          scratch_volume("tmp", 64),
-                          secret_files_volume("password", {"password": SecretKey(args.password_secret,
-                                                                                 args.password_key)})]}},
-                  "volumeClaimTemplates": [claim]})
+            spec=single_replica_statefulset_spec(
+                name, self.selector, pod_labels, REDIS_UID, container,
+                [scratch_volume("tmp", 64),
+                 secret_files_volume("password", {"password": SecretKey(args.password_secret, args.password_key)})],
+                "data", args.storage_gb, args.storage_class))
         self.host, self.port = name, REDIS_PORT
         self.register_outputs({"host": name, "port": REDIS_PORT})
