@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import boto3
 import httpx
@@ -16,7 +14,7 @@ from pydantic import ValidationError
 
 from agent_app import settings as settings_mod
 from agent_app.settings import ENV_CONTRACT, Settings
-from tests.app.conftest import ROOT, free_port, wait_port
+from tests.app.conftest import ROOT, MotoServer, free_port, wait_port
 
 
 def test_env_contract_names_match_fields(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,21 +35,10 @@ def test_placeholder_secrets_refused_outside_dev() -> None:
     assert Settings(environment="dev", api_keys="changeme").api_key_set() == {"changeme"}  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    binary = shutil.which("moto_server")
-    if binary is None:
-        pytest.fail("moto_server not found: pip install 'moto[server]'")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+@pytest.fixture
+def moto_endpoint(moto_server: MotoServer) -> str:
+    """The session's moto server (conftest), as the endpoint URL the settings test points boto3 at."""
+    return moto_server.endpoint
 
 
 def test_secret_arn_resolved_lazily_through_secrets_manager(
