@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -93,7 +94,6 @@ class ChildFactory:
         self.parent = parent
         self.transforms = dict(transforms or {})
         self.tags = dict(tags or {})
-        self.used_roles: set[str] = set()
 
     def __call__(
         self,
@@ -104,7 +104,6 @@ class ChildFactory:
         opts: pulumi.ResourceOptions | None = None,
         **kwargs: Any,
     ) -> Any:
-        self.used_roles.add(role)
         opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=self.parent), opts)
         if self.tags and isinstance(resource_cls, type) and _accepts_tags(resource_cls):
             kwargs["tags"] = {**self.tags, **(kwargs.get("tags") or {})}
@@ -127,8 +126,6 @@ def physical_name(name: str, max_length: int = 63, separator: str = "-") -> str:
     Deterministic so a stack's names are stable between runs; cut names keep a short hash of
     the full name so two long names do not collide.
     """
-    import hashlib
-
     full = separator.join([pulumi.get_project(), pulumi.get_stack(), name])
     full = _PHYSICAL_SAFE.sub(separator, full).strip(separator)
     if len(full) <= max_length:
