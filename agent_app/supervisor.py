@@ -29,8 +29,8 @@ import socket
 import time
 from typing import Any
 
-from agent_app.settings import Settings
-from agent_app.worker import HealthServer, TaskProtection
+from .settings import Settings
+from .worker import HealthServer, TaskProtection
 
 log = logging.getLogger("agent_app.supervisor")
 
@@ -47,8 +47,8 @@ def _child_main(
     parent_pid: int,
 ) -> None:
     """Entry point of one supervised worker process (spawned: imports fresh, settings from env)."""
-    from agent_app.wiring import build
-    from agent_app.worker import Worker, run_worker
+    from .wiring import build
+    from .worker import Worker, run_worker
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     base = index * _SLOTS
@@ -145,7 +145,7 @@ class Supervisor:
 
     async def ping(self) -> None:
         if self._queue is None:
-            from agent_app.wiring import build_queue
+            from .wiring import build_queue
 
             self._queue = build_queue(self.settings)
         await self._queue.ping()

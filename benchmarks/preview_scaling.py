@@ -25,8 +25,8 @@ DEPLOYMENT = {"cloud": "aws", "topology": "serverless", "environment": "dev",
 
 
 def ours(count: int):
-    from components.aws import ServerlessAgent
-    from components.config import load_deployment
+    from agent_infra.components.aws import ServerlessAgent
+    from agent_infra.components.config import load_deployment
 
     config = load_deployment(DEPLOYMENT)
 
@@ -47,7 +47,7 @@ def bare(count: int):
     """
     import re
 
-    from components.plan import synthesize
+    from agent_infra.offline import synthesize
 
     recorded = [r for r in synthesize(ours(count), stack="bench").custom_resources()
                 if not r.type.startswith("pulumi:providers:")]
@@ -86,7 +86,7 @@ def bare(count: int):
 
 def measure(mode: str, count: int) -> dict[str, float]:
     """Runs in the child process."""
-    from components.plan import synthesize
+    from agent_infra.offline import synthesize
 
     synthesize(ours(1), stack="warmup")  # both modes start with the SDK modules imported
     if mode == "ours":

@@ -1,15 +1,15 @@
 """agent-infra: Pulumi components for AI-agent deployments.
 
-    from components import HybridAgent, DeploymentConfig
+    from agent_infra.components import HybridAgent, DeploymentConfig
     HybridAgent("agent", {"cloud": "aws", "topology": "hybrid"})
 
-Cloud building blocks live in `components.aws`, `components.gcp`, `components.kubernetes` and
-`components.docker`; the offline plan in `components.plan`.
+Cloud building blocks live in `agent_infra.components.aws`, `agent_infra.components.gcp`, `agent_infra.components.kubernetes` and
+`agent_infra.components.docker`; the offline plan in `agent_infra.offline`.
 """
 
-from components.config import DeploymentConfig, load_deployment
-from components.errors import ConfigError
-from components.topology import ContainerAgent, HybridAgent, ServerlessAgent, deploy
+from .config import DeploymentConfig, load_deployment
+from .errors import ConfigError
+from .topology import ContainerAgent, HybridAgent, ServerlessAgent, deploy
 
 __all__ = ["ConfigError", "ContainerAgent", "DeploymentConfig", "HybridAgent", "ServerlessAgent", "deploy",
            "load_deployment"]

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from components.errors import ConfigError, problems_from_validation_error
+from .errors import ConfigError, problems_from_validation_error
 
 TransformFn = Callable[[dict[str, Any], pulumi.ResourceOptions], "tuple[dict[str, Any], pulumi.ResourceOptions] | None"]
 Transform = Mapping[str, Any] | TransformFn

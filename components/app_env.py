@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from components.config import DeploymentConfig
+from .config import DeploymentConfig
 
 EnvValue = str | pulumi.Output[str]
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from components.errors import ConfigError, problems_from_validation_error
-from components.regions import region_problem
+from .errors import ConfigError, problems_from_validation_error
+from .regions import region_problem
 
 CONFIG_KEY = "deployment"
 """The project config key that holds the whole deployment (`agent-infra:deployment`)."""

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 import pulumi
 
-from components.config import DeploymentConfig
-from components.errors import ConfigError
+from .config import DeploymentConfig
+from .errors import ConfigError
 
 ExistingKind = Literal["arn", "gcp_secret", "kubernetes_secret"]
 _EXAMPLES = {"arn": "{arn: arn:aws:secretsmanager:...}", "gcp_secret": "{gcp_secret: projects/P/secrets/NAME}",

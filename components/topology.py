@@ -2,7 +2,7 @@
 
 Each takes a `DeploymentConfig` (or the same shape as a dict), picks the cloud implementation
 and re-exposes its outputs. Outgrow a facade by using the cloud implementation directly
-(`components.aws.ServerlessAgent`) or reach through `facade.impl`.
+(`agent_infra.components.aws.ServerlessAgent`) or reach through `facade.impl`.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 
 import pulumi
 
-from components.config import DeploymentConfig, load_deployment
+from .config import DeploymentConfig, load_deployment
 
 # cloud -> module holding that cloud's topology classes. Imported lazily: a program for one
 # cloud never pays the import of the others' SDKs.
 _IMPLEMENTATIONS = {
-    "aws": "components.aws",
-    "gcp": "components.gcp",
-    "kubernetes": "components.kubernetes",
-    "docker": "components.docker",
+    "aws": ".aws",
+    "gcp": ".gcp",
+    "kubernetes": ".kubernetes",
+    "docker": ".docker",
 }
 
 
@@ -31,10 +31,10 @@ def _as_config(args: DeploymentConfig | Mapping[str, Any]) -> DeploymentConfig:
 
 def implementation(cloud: str, topology: str) -> type[pulumi.ComponentResource]:
     """The component class that implements `topology` on `cloud`."""
-    from components.errors import ConfigError
+    from .errors import ConfigError
 
     class_name = {"serverless": "ServerlessAgent", "container": "ContainerAgent", "hybrid": "HybridAgent"}[topology]
-    module = importlib.import_module(_IMPLEMENTATIONS[cloud])
+    module = importlib.import_module(_IMPLEMENTATIONS[cloud], __package__)
     impl = getattr(module, class_name, None)
     if impl is None:
         raise ConfigError(f"deployment.topology: {topology} on {cloud} is not implemented in this version of "

@@ -1,20 +1,14 @@
 """The CrossGuard entry point: the Pulumi CLI runs `python -m pulumi.policy <engine> <this dir>`.
 
-Only constructs the pack (which serves gRPC and blocks); the policies live in `policies.rules`.
+Only constructs the pack (which serves gRPC and blocks); the policies live in `agent_infra.policies.rules`.
 """
 
-import sys
-from pathlib import Path
-
-# The CLI runs this file with the pack folder as working directory; import `policies` from the
-# folder that holds it (site-packages, or a checkout's root), never via the working directory.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+# `python -m pulumi.policy` runs this file by path from the pack folder, so it is no package
+# member: the pack is imported by its installed name (the interpreter has agent-infra installed).
+from agent_infra.policies import PACK_NAME
+from agent_infra.policies.engine import to_pulumi_policy
+from agent_infra.policies.rules import ALL_RULES
 from pulumi_policy import EnforcementLevel, PolicyPack
-
-from policies import PACK_NAME
-from policies.engine import to_pulumi_policy
-from policies.rules import ALL_RULES
 
 PolicyPack(
     name=PACK_NAME,

@@ -317,7 +317,7 @@ def evaluate(
 
 
 def resources_from_plan(plan: Any) -> list[Resource]:
-    """Views of an offline plan's resources (`components.plan.Plan`), provider inputs attached."""
+    """Views of an offline plan's resources (`agent_infra.offline.Plan`), provider inputs attached."""
     by_urn = {r.urn: r for r in plan.resources}
     views = []
     for r in plan.resources:

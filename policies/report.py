@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from policies.engine import Rule, Violation
+from .engine import Rule, Violation
 
 TOOL_NAME = "agent-infra-policy"
 INFO_URI = "https://github.com/agent-infra/agent-infra/blob/main/docs/policies.md"

@@ -5,9 +5,8 @@ Config is validated before any resource is registered; a mistake stops the run w
 """
 
 import pulumi
-
-from components.config import CONFIG_KEY, load_deployment
-from components.topology import deploy
+from agent_infra.components.config import CONFIG_KEY, load_deployment
+from agent_infra.components.topology import deploy
 
 config = load_deployment(pulumi.Config().get_object(CONFIG_KEY))
 agent = deploy("agent", config)

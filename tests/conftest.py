@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

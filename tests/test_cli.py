@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-CLI = [sys.executable, "-m", "components.cli"]
+CLI = [sys.executable, "-m", "agent_infra.cli"]
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
@@ -45,8 +45,8 @@ def write_project(root, stack_yaml: str, program: str | None = None) -> None:
     (root / "Pulumi.yaml").write_text("name: my-agents\nruntime: python\n")
     (root / "__main__.py").write_text(textwrap.dedent(program or """
         import pulumi
-        from components import ServerlessAgent
-        from components.aws import Queue
+        from agent_infra.components import ServerlessAgent
+        from agent_infra.components.aws import Queue
 
         agent = ServerlessAgent("support-bot", pulumi.Config().require_object("deployment"))
         extra = Queue("audit-events", {"max_receive_count": 5})

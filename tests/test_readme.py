@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from components.plan import synthesize
+from agent_infra.offline import synthesize
 
 
 def python_blocks(repo_root) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import HTTPException, Request, WebSocket
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent_app.metrics import RATE_LIMITED
+from ..metrics import RATE_LIMITED
 
 
 @dataclass

@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_app.core.llm import ToolSpec
-from agent_app.core.netguard import BlockedDestination, NetPolicy, guarded_request
-from agent_app.core.ports import VectorMemory
+from .llm import ToolSpec
+from .netguard import BlockedDestination, NetPolicy, guarded_request
+from .ports import VectorMemory
 
 
 @dataclass

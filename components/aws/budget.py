@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, field_validator, model_validator
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
 
 
 class BudgetArgs(ComponentArgs):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
 
 
 class ClusterArgs(ComponentArgs):

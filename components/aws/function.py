@@ -9,9 +9,9 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from components.aws.iam import Grant, assume_role_policy, policy_document
-from components.errors import ConfigError
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from ..errors import ConfigError
+from .iam import Grant, assume_role_policy, policy_document
 
 XRAY_POLICY_ARN = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pulumi
 
-from components.aws.container_agent import ContainerAgent
-from components.aws.iam import Grant
-from components.aws.vector_collection import VectorCollection
-from components.config import DeploymentConfig
+from ..config import DeploymentConfig
+from .container_agent import ContainerAgent
+from .iam import Grant
+from .vector_collection import VectorCollection
 
 
 class HybridAgent(ContainerAgent):

@@ -10,9 +10,9 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from components.aws.iam import Grant
-from components.docker.image import DEFAULT_DOCKERFILE, AgentImage
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from ..docker.image import DEFAULT_DOCKERFILE, AgentImage
+from .iam import Grant
 
 CACHE_TAG = "buildcache"
 """The one mutable tag: the registry build cache `AgentImage` refreshes on every build."""
@@ -28,8 +28,9 @@ class EcrImageArgs(ComponentArgs):
     image: str | None = None
     """A pinned image to run instead of building one (`registry/name:tag` or `@sha256:`). When set,
     no repository is created."""
-    context: str = "."
-    """Build context, relative to the project directory (the repository root)."""
+    context: str | None = None
+    """Build context. None: the installed agent_app's sources; a relative path is relative to the
+    project root (the folder of `Pulumi.yaml`), never to the working directory."""
     dockerfile: str = DEFAULT_DOCKERFILE
     """Dockerfile path relative to `context`."""
     architecture: Literal["arm64", "x86_64"] = "arm64"

@@ -7,40 +7,20 @@ and warns); a real `pulumi up` refuses to deploy a function that could not impor
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pulumi
 
-from components.config import DeploymentConfig
-from components.errors import ConfigError
+from ..config import DeploymentConfig
+from ..errors import ConfigError
+from ..paths import agent_app_dir, project_root
 
 BUILD_DIR = Path(".agent-infra") / "build"
 
 
-def project_root(start: Path | None = None) -> Path:
-    """The nearest directory holding Pulumi.yaml, from `start` (default: cwd) upwards; else `start`.
-
-    The Pulumi CLI may run a program from its `main` directory (here `stacks/`), while
-    `agent-infra build` runs from the project root: both must agree on where the bundle is.
-    """
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / "Pulumi.yaml").exists() or (directory / "Pulumi.yml").exists():
-            return directory
-    return here
-
-
 def bundle_path(runtime: str, architecture: str, root: Path | None = None) -> Path:
-    """Default artifact path for a runtime and architecture, relative to the project root."""
+    """Default artifact path for a runtime and architecture, under the project root (Pulumi.yaml's folder)."""
     return (root or project_root()) / BUILD_DIR / f"lambda-{runtime}-{architecture}.zip"
-
-
-def agent_app_source() -> Path:
-    spec = importlib.util.find_spec("agent_app")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("agent_app is not importable; install agent-infra with `pip install -e .`")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def lambda_code(config: DeploymentConfig) -> pulumi.Archive:
@@ -57,5 +37,5 @@ def lambda_code(config: DeploymentConfig) -> pulumi.Archive:
         raise ConfigError(f"the Lambda bundle {path} is missing; run `{build_cmd}` before `pulumi up`")
     pulumi.log.warn(f"Lambda bundle {path} not built yet; previewing with agent_app's source only. "
                     f"Run `{build_cmd}` before `pulumi up`.")
-    source = agent_app_source()
+    source = agent_app_dir()
     return pulumi.AssetArchive({"agent_app": pulumi.FileArchive(str(source))})

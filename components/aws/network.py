@@ -11,9 +11,9 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, field_validator
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.aws.iam import Grant, assume_role_policy, policy_document
-from components.config import CLOUDWATCH_RETENTION_DAYS
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ..config import CLOUDWATCH_RETENTION_DAYS
+from .iam import Grant, assume_role_policy, policy_document
 
 DEFAULT_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "sqs", "monitoring", "ecs")
 """AWS APIs Fargate tasks call constantly (image pulls, logs, secrets, queue polling, metrics)."""

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
 
 Value = str | pulumi.Output[str]
 

@@ -1,6 +1,6 @@
 """Docker building blocks: the agent_app image (`AgentImage`) and the local one-machine topology."""
 
-from components.docker.image import AgentImage, AgentImageArgs, content_hash
-from components.docker.local import ContainerAgent, HybridAgent
+from .image import AgentImage, AgentImageArgs, content_hash
+from .local import ContainerAgent, HybridAgent
 
 __all__ = ["AgentImage", "AgentImageArgs", "ContainerAgent", "HybridAgent", "content_hash"]

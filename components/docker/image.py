@@ -21,11 +21,13 @@ import pulumi
 import pulumi_docker_build as docker_build
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.errors import ConfigError
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ..errors import ConfigError
+from ..paths import agent_image_context, project_root
 
 DEFAULT_DOCKERFILE = "agent_app/Dockerfile"
-"""Where the agent_app image is described, relative to the build context (the repository root)."""
+"""Where the agent_app image is described, relative to the default build context (the folder that
+holds the installed `agent_app` package: a checkout's root, or `site-packages/agent_infra`)."""
 ALWAYS_IGNORED = ("**/__pycache__", "**/*.pyc", ".git", ".venv", "**/.mypy_cache", "**/.ruff_cache",
                   "**/.pytest_cache", "**/node_modules")
 """Never part of an image's identity, whatever `.dockerignore` says."""
@@ -38,8 +40,10 @@ class AgentImageArgs(ComponentArgs):
     """Image repository without tag: `ghcr.io/acme/agent-app`, an ECR repository URL, or `agent-app`
     for a local image. The registry host is its first path segment when that has a dot, colon or is
     `localhost`."""
-    context: str = "."
-    """Build context directory, relative to the project directory (where `Pulumi.yaml` lives)."""
+    context: str | None = None
+    """Build context directory. None: the installed agent_app's sources (works from any project).
+    A relative path is relative to the project root (the folder of `Pulumi.yaml`), never to the
+    working directory, which the Pulumi CLI sets to the program's `main` folder."""
     dockerfile: str = DEFAULT_DOCKERFILE
     """Dockerfile path relative to `context`."""
     platform: Literal["linux/amd64", "linux/arm64"] = "linux/arm64"
@@ -61,8 +65,19 @@ class AgentImageArgs(ComponentArgs):
     """Escape hatch: a dict merged into the `docker-build` Image args, or fn(args, opts)."""
 
 
-def _dockerignore(context: Path) -> list[str]:
-    path = context / ".dockerignore"
+def build_context(context: str | None) -> Path:
+    """The build context a `context` setting names (see `AgentImageArgs.context`)."""
+    if context is None:
+        return agent_image_context()
+    path = Path(context)
+    return (path if path.is_absolute() else project_root() / path).resolve()
+
+
+def _dockerignore(context: Path, dockerfile: Path) -> list[str]:
+    # BuildKit reads `<Dockerfile>.dockerignore` beside the Dockerfile first, else `<context>/.dockerignore`.
+    path = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    if not path.exists():
+        path = context / ".dockerignore"
     if not path.exists():
         return []
     lines = [line.strip() for line in path.read_text().splitlines()]
@@ -129,10 +144,10 @@ def content_hash(context: str | os.PathLike[str], dockerfile: str = DEFAULT_DOCK
     root = Path(context).resolve()
     dockerfile_path = root / dockerfile
     if not dockerfile_path.is_file():
-        raise ConfigError(f"app.image: no Dockerfile at {dockerfile_path}; build context is {root}. Set "
-                          "app.image to a pinned image (registry/name:tag) or run from the project directory")
+        raise ConfigError(f"app.image: no Dockerfile at {dockerfile_path} (build context {root}); fix "
+                          "image.context/image.dockerfile or set app.image to a pinned image (registry/name:tag)")
     text = dockerfile_path.read_text()
-    ignore = _dockerignore(root)
+    ignore = _dockerignore(root, dockerfile_path)
     digest = hashlib.sha256()
     digest.update(b"dockerfile\0" + text.encode())
     digest.update(b"extra\0" + json.dumps(dict(extra or {}), sort_keys=True).encode())
@@ -174,7 +189,8 @@ class AgentImage(pulumi.ComponentResource):
         args = resolve_args(AgentImageArgs, args, "image")
         if args.tag == "latest":
             raise ConfigError("image.tag: latest is not reproducible; leave tag unset for a content tag")
-        self.content_hash = content_hash(args.context, args.dockerfile,
+        context = build_context(args.context)
+        self.content_hash = content_hash(context, args.dockerfile,
                                          {"build_args": args.build_args, "platform": args.platform})
         self.tag = args.tag or f"c-{self.content_hash[:12]}"
         super().__init__("agent-infra:docker:AgentImage", name, None, opts)
@@ -196,8 +212,8 @@ class AgentImage(pulumi.ComponentResource):
         self.image = child(
             "image", docker_build.Image, name,
             tags=[repository.apply(lambda repo: f"{repo}:{tag}")],
-            context=docker_build.BuildContextArgs(location=args.context),
-            dockerfile=docker_build.DockerfileArgs(location=str(Path(args.context) / args.dockerfile)),
+            context=docker_build.BuildContextArgs(location=str(context)),
+            dockerfile=docker_build.DockerfileArgs(location=str(context / args.dockerfile)),
             platforms=[docker_build.Platform(args.platform)],
             build_args=dict(args.build_args) or None,
             push=args.push,

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
 
 
 class BudgetArgs(ComponentArgs):

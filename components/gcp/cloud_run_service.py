@@ -11,7 +11,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field, model_validator
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
 
 CPU_SIZES = (1, 2, 4, 6, 8)
 """vCPU sizes Cloud Run offers at 1 or more; fractional CPU needs request-only billing and

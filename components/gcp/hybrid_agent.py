@@ -3,7 +3,7 @@ backups with point-in-time recovery) holding tasks, results and pgvector memory.
 
 from __future__ import annotations
 
-from components.gcp.container_agent import ContainerAgent
+from .container_agent import ContainerAgent
 
 
 class HybridAgent(ContainerAgent):

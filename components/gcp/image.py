@@ -9,8 +9,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_gcp as gcp
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from components.docker.image import AgentImage
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from ..docker.image import AgentImage
 
 
 class ArtifactImageArgs(ComponentArgs):

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
 
 
 class ObservabilityArgs(ComponentArgs):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_gcp as gcp
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
 
 ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"
 
@@ -34,7 +34,7 @@ class SecretsArgs(ComponentArgs):
     """Who may read every secret here: a short label (`api`, `worker`; part of the binding's name)
     -> IAM member (`serviceAccount:...`). Granted on each secret, never on the project."""
     labels: dict[str, str] = {}
-    """Labels on every secret (already GCP-safe; see `components.gcp.labels`)."""
+    """Labels on every secret (already GCP-safe; see `agent_infra.components.gcp.labels`)."""
     transforms: Mapping[Literal["secret", "version", "accessor"], Transform] = {}
     """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
 

@@ -8,10 +8,10 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.config import SECRET_NAME_PATTERN
-from components.errors import ConfigError
-from components.kubernetes._common import metadata, str_transforms
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ..config import SECRET_NAME_PATTERN
+from ..errors import ConfigError
+from ._common import metadata, str_transforms
 
 
 class AppConfigMapArgs(ComponentArgs):

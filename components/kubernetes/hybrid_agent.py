@@ -7,8 +7,8 @@ from typing import Any
 
 import pulumi
 
-from components.config import DeploymentConfig, load_deployment
-from components.kubernetes.container_agent import ContainerAgent
+from ..config import DeploymentConfig, load_deployment
+from .container_agent import ContainerAgent
 
 
 class HybridAgent(ContainerAgent):

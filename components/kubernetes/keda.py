@@ -15,8 +15,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.kubernetes._common import metadata, str_transforms
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ._common import metadata, str_transforms
 
 KEDA_API = "keda.sh/v1alpha1"
 

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.kubernetes._common import metadata, str_transforms
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ._common import metadata, str_transforms
 
 
 class NamespaceArgs(ComponentArgs):

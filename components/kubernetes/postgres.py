@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.kubernetes._common import (
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ._common import (
     container_security_context,
     labels,
     metadata,
@@ -20,7 +20,7 @@ from components.kubernetes._common import (
     single_replica_statefulset_spec,
     str_transforms,
 )
-from components.kubernetes.secrets import SecretKey, secret_files_volume
+from .secrets import SecretKey, secret_files_volume
 
 PGVECTOR_IMAGE = "pgvector/pgvector:0.8.0-pg17"
 """Official postgres:17 plus the pgvector extension."""

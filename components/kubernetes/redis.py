@@ -9,8 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.kubernetes._common import (
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ._common import (
     container_security_context,
     labels,
     metadata,
@@ -20,7 +20,7 @@ from components.kubernetes._common import (
     single_replica_statefulset_spec,
     str_transforms,
 )
-from components.kubernetes.secrets import SecretKey, secret_files_volume
+from .secrets import SecretKey, secret_files_volume
 
 REDIS_IMAGE = "redis:7.4.2-alpine"
 REDIS_UID = 10001

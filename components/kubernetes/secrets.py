@@ -21,10 +21,10 @@ from typing import Any, Literal, NamedTuple
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.config import SecretRef
-from components.errors import ConfigError
-from components.kubernetes._common import metadata, str_transforms
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ..config import SecretRef
+from ..errors import ConfigError
+from ._common import metadata, str_transforms
 
 SECRETS_MOUNT_PATH = "/var/run/secrets/agent-infra"
 """Where the app pods find their secrets, one file per variable (agent_app's `SECRETS_DIR`)."""

@@ -8,8 +8,8 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.kubernetes._common import metadata, str_transforms
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ._common import metadata, str_transforms
 
 
 class ServiceAccountArgs(ComponentArgs):

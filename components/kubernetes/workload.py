@@ -11,9 +11,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.errors import ConfigError
-from components.kubernetes._common import (
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ..errors import ConfigError
+from ._common import (
     APP_UID,
     container_security_context,
     labels,

@@ -3,8 +3,8 @@ runner evaluate; add a rule by decorating a function in its area module."""
 
 from __future__ import annotations
 
-from policies.engine import Rule
-from policies.rules import containers, data, iam, network, observability, secrets, stack, traffic
+from ..engine import Rule
+from . import containers, data, iam, network, observability, secrets, stack, traffic
 
 ALL_RULES: list[Rule] = [
     *secrets.RULES, *traffic.RULES, *observability.RULES, *data.RULES, *iam.RULES, *network.RULES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from policies.engine import UNKNOWN, Level, Resource, Rule, dig, is_unknown, json_value
+from ..engine import UNKNOWN, Level, Resource, Rule, dig, is_unknown, json_value
 
 # --- Type tokens ---------------------------------------------------------------------------------
 LAMBDA = "aws:lambda/function:Function"

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from policies.engine import Context, Resource, Rule, is_unknown
-from policies.rules._common import (
+from ..engine import Context, Resource, Rule, is_unknown
+from ._common import (
     CLOUD_RUN_JOB,
     CLOUD_RUN_SERVICE,
     CONTAINER_TYPES,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from policies.engine import UNKNOWN, Context, Finding, Resource, Rule, is_unknown
-from policies.rules._common import (
+from ..engine import UNKNOWN, Context, Finding, Resource, Rule, is_unknown
+from ._common import (
     CLOUD_RUN_SERVICE,
     CLOUD_SQL,
     DYNAMODB_TABLE,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from policies.engine import UNKNOWN, Context, Resource, Rule, is_unknown, json_value
-from policies.rules._common import IAM_ATTACHMENTS, IAM_POLICY_DOCUMENTS, IAM_ROLE, as_dict, as_list, resource_rule
+from ..engine import UNKNOWN, Context, Resource, Rule, is_unknown, json_value
+from ._common import IAM_ATTACHMENTS, IAM_POLICY_DOCUMENTS, IAM_ROLE, as_dict, as_list, resource_rule
 
 RULES: list[Rule] = []
 

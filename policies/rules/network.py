@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from policies.engine import Context, Finding, Resource, Rule, is_unknown
-from policies.rules._common import (
+from ..engine import Context, Finding, Resource, Rule, is_unknown
+from ._common import (
     LISTENERS,
     LOAD_BALANCERS,
     SECURITY_GROUP,
@@ -18,7 +18,7 @@ from policies.rules._common import (
     of_type,
     stack_rule,
 )
-from policies.rules.traffic import is_public_load_balancer
+from .traffic import is_public_load_balancer
 
 RULES: list[Rule] = []
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from policies.engine import Context, Finding, Resource, Rule, is_unknown
-from policies.rules._common import (
+from ..engine import Context, Finding, Resource, Rule, is_unknown
+from ._common import (
     HTTP_STAGE,
     LOAD_BALANCERS,
     LOG_GROUP,

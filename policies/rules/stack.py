@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from policies.engine import Context, Finding, Resource, Rule, is_unknown
-from policies.rules._common import (
+from ..engine import Context, Finding, Resource, Rule, is_unknown
+from ._common import (
     AWS_BUDGET,
     CLOUD_RUN_SERVICE,
     CLOUD_SQL,
@@ -21,7 +21,7 @@ from policies.rules._common import (
     resource_tags,
     stack_rule,
 )
-from policies.rules.observability import dead_letter_queues
+from .observability import dead_letter_queues
 
 RULES: list[Rule] = []
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from policies.engine import Context, Finding, Resource, Rule, is_unknown, json_value
-from policies.rules._common import (
+from ..engine import Context, Finding, Resource, Rule, is_unknown, json_value
+from ._common import (
     CLOUD_RUN_SERVICE,
     ECS_TASK,
     EVENT_SOURCE_MAPPING,

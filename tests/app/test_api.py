@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from agent_infra.agent_app.api.app import create_app
+from agent_infra.agent_app.settings import Settings
+from agent_infra.agent_app.wiring import build
 from websockets.asyncio.client import connect
 
-from agent_app.api.app import create_app
-from agent_app.settings import Settings
-from agent_app.wiring import build
 from tests.app.conftest import Receiver, RedisProcess, ServerThread
 
 KEY = "test-key-1"

@@ -8,16 +8,16 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from agent_infra.agent_app.adapters.llm.offline import OfflineLLM
+from agent_infra.agent_app.adapters.llm.openai import OpenAIChat
+from agent_infra.agent_app.adapters.vector.memory import MemoryVectors
+from agent_infra.agent_app.core.llm import ResilientLLM
+from agent_infra.agent_app.core.netguard import BlockedDestination, NetPolicy, address_is_public, guarded_request
+from agent_infra.agent_app.core.session import AgentSession, final_status
+from agent_infra.agent_app.core.tools import ToolContext, ToolError, builtin_tools, safe_eval
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
-from agent_app.adapters.llm.offline import OfflineLLM
-from agent_app.adapters.llm.openai import OpenAIChat
-from agent_app.adapters.vector.memory import MemoryVectors
-from agent_app.core.llm import ResilientLLM
-from agent_app.core.netguard import BlockedDestination, NetPolicy, address_is_public, guarded_request
-from agent_app.core.session import AgentSession, final_status
-from agent_app.core.tools import ToolContext, ToolError, builtin_tools, safe_eval
 from tests.app.conftest import ServerThread, free_port
 
 
@@ -46,7 +46,7 @@ async def test_retrieval_from_vector_memory() -> None:
 async def test_step_bound_and_timeout() -> None:
     class Looping(OfflineLLM):
         async def complete(self, messages, tools):  # type: ignore[no-untyped-def]
-            from agent_app.core.llm import LLMReply, ToolCall
+            from agent_infra.agent_app.core.llm import LLMReply, ToolCall
 
             return LLMReply(tool_calls=[ToolCall(id="c", name="calculator", arguments={"expression": "1+1"})])
 

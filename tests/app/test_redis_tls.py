@@ -9,13 +9,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from agent_infra.agent_app.adapters.state.redis import RedisState
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from agent_app.adapters.state.redis import RedisState
 from tests.app.conftest import free_port, wait_port
 
 

@@ -10,10 +10,10 @@ import time
 import boto3
 import httpx
 import pytest
+from agent_infra.agent_app import settings as settings_mod
+from agent_infra.agent_app.settings import ENV_CONTRACT, Settings
 from pydantic import ValidationError
 
-from agent_app import settings as settings_mod
-from agent_app.settings import ENV_CONTRACT, Settings
 from tests.app.conftest import ROOT, MotoServer, free_port, wait_port
 
 
@@ -69,7 +69,7 @@ def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
     full = {k: v for k, v in os.environ.items() if not k.startswith("AGENT_")} | (env or {})
     full["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
-        [sys.executable, "-m", "agent_app.cli", "serve", *args],
+        [sys.executable, "-m", "agent_infra.agent_app.cli", "serve", *args],
         env=full,
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -7,8 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-
-from agent_app.settings import SECRETS_DIR, SECRETS_DIR_ENV, Settings
+from agent_infra.agent_app.settings import SECRETS_DIR, SECRETS_DIR_ENV, Settings
 
 
 @pytest.fixture
@@ -65,6 +64,6 @@ def test_missing_directory_is_silent(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_default_directory_is_the_one_the_kubernetes_components_mount() -> None:
-    from components.kubernetes.secrets import SECRETS_MOUNT_PATH
+    from agent_infra.components.kubernetes.secrets import SECRETS_MOUNT_PATH
 
     assert SECRETS_MOUNT_PATH == SECRETS_DIR

@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from agent_infra.agent_app.core.models import RunInput, RunStatus
+from agent_infra.agent_app.settings import Settings
+from agent_infra.agent_app.wiring import Container, build
 
-from agent_app.core.models import RunInput, RunStatus
-from agent_app.settings import Settings
-from agent_app.wiring import Container, build
 from tests.app.conftest import ROOT, PostgresProcess, RedisProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ def spawn(env: dict[str, str]) -> Iterator[Any]:
     def start(**extra: str) -> subprocess.Popen[bytes]:
         full = os.environ | env | extra | {"PYTHONPATH": str(ROOT)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent_app.cli", "worker", "--log-level", "warning"], env=full, cwd=ROOT
+            [sys.executable, "-m", "agent_infra.agent_app.cli", "worker", "--log-level", "warning"], env=full, cwd=ROOT
         )
         procs.append(proc)
         return proc

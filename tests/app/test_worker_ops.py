@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from agent_infra.agent_app.core.models import RunInput, RunStatus
+from agent_infra.agent_app.settings import Settings
+from agent_infra.agent_app.wiring import build
+from agent_infra.agent_app.worker import HealthServer, TaskProtection, Worker
 
-from agent_app.core.models import RunInput, RunStatus
-from agent_app.settings import Settings
-from agent_app.wiring import build
-from agent_app.worker import HealthServer, TaskProtection, Worker
 from tests.app.conftest import free_port
 
 

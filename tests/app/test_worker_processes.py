@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from agent_infra.agent_app.core.models import RunStatus
+from agent_infra.agent_app.wiring import build
 
-from agent_app.core.models import RunStatus
-from agent_app.wiring import build
 from tests.app.conftest import ROOT, free_port
 from tests.app.test_worker import env, settings_from, submit, wait_status  # noqa: F401  (env: fixture)
 from tests.app.test_worker_ops import FakeEcsAgent, ecs_agent  # noqa: F401  (ecs_agent: fixture)
@@ -34,7 +34,7 @@ def supervisor(env: dict[str, str]) -> Iterator[Any]:  # noqa: F811
         full = os.environ | env | extra | {"PYTHONPATH": str(ROOT), "AGENT_WORKER_PROCESSES": str(processes)}
         full.pop("ECS_AGENT_URI", None) if "ECS_AGENT_URI" not in extra else None
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent_app.cli", "worker", "--log-level", "warning",
+            [sys.executable, "-m", "agent_infra.agent_app.cli", "worker", "--log-level", "warning",
              "--health-port", str(port), "--health-host", "127.0.0.1"],
             env=full,
             cwd=ROOT,

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from components.plan import SECRET_MASK, UNKNOWN_MARK, PlanError, run_project, synthesize
+from agent_infra.offline import SECRET_MASK, UNKNOWN_MARK, PlanError, run_project, synthesize
 
 
 def small_program():

@@ -1,9 +1,9 @@
 import pytest
+from agent_infra.components.config import load_deployment
+from agent_infra.components.errors import ConfigError
+from agent_infra.components.secret_refs import resolve_secret_refs
 
-from components.config import load_deployment
-from components.errors import ConfigError
-from components.plan import synthesize
-from components.secret_refs import resolve_secret_refs
+from agent_infra.offline import synthesize
 from tests.conftest import deployment
 
 

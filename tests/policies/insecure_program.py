@@ -1,6 +1,6 @@
 """A deliberately insecure Pulumi program built from raw resources: every line breaks a policy.
 
-Used in-process (`components.plan.synthesize(run)`) and as a project's `__main__.py` (the CLI test
+Used in-process (`agent_infra.offline.synthesize(run)`) and as a project's `__main__.py` (the CLI test
 writes `exec(SOURCE)` into a temporary Pulumi project).
 """
 

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from policies.engine import Resource, Violation, evaluate, normalize
-from policies.rules import rule
+from agent_infra.policies.engine import Resource, Violation, evaluate, normalize
+from agent_infra.policies.rules import rule
 
 
 def res(type_: str, props: Mapping[str, Any] | None = None, name: str = "r", deps: tuple[Any, ...] = (),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from agent_infra.policies.engine import UNKNOWN
 from policy_helpers import dumps, messages, res
-
-from policies.engine import UNKNOWN
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
 LB = "aws:lb/loadBalancer:LoadBalancer"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_infra.policies.engine import UNKNOWN
 from policy_helpers import dumps, messages, res
-
-from policies.engine import UNKNOWN
 
 SAFE = {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}
 LIMITS = {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "250m", "memory": "256Mi"}}

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from agent_infra.policies.engine import UNKNOWN
 from policy_helpers import messages, res
-
-from policies.engine import UNKNOWN
 
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 AURORA = "aws:rds/cluster:Cluster"

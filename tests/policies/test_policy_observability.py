@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from agent_infra.policies.engine import UNKNOWN
 from policy_helpers import dumps, messages, res
-
-from policies.engine import UNKNOWN
 
 LOGS = "aws:cloudwatch/logGroup:LogGroup"
 QUEUE = "aws:sqs/queue:Queue"

@@ -23,14 +23,14 @@ from typing import Any
 import grpc
 import insecure_program
 import pytest
+from agent_infra.policies import PACK_DIR
+from agent_infra.policies.engine import Violation, evaluate, resolve_config, resources_from_plan
+from agent_infra.policies.rules import ALL_RULES
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
-from components.plan import UNKNOWN_MARK, Plan, PlannedResource, run_project, synthesize
-from policies import PACK_DIR
-from policies.engine import Violation, evaluate, resolve_config, resources_from_plan
-from policies.rules import ALL_RULES
+from agent_infra.offline import UNKNOWN_MARK, Plan, PlannedResource, run_project, synthesize
 
 REPO = Path(__file__).resolve().parents[2]
 LEVELS = {"advisory": analyzer_pb2.ADVISORY, "mandatory": analyzer_pb2.MANDATORY,

@@ -11,13 +11,13 @@ from xml.etree import ElementTree as ET
 
 import insecure_program
 import pytest
+from agent_infra.policies import PACK_DIR
+from agent_infra.policies.rules import ALL_RULES
 from typer.testing import CliRunner
 
-from components.cli import app
-from components.plan import Plan, synthesize
-from policies import PACK_DIR
-from policies.cli import check_plan
-from policies.rules import ALL_RULES
+from agent_infra.cli import app
+from agent_infra.offline import Plan, synthesize
+from agent_infra.policy_cli import check_plan
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def insecure_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`agent-infra ...` as a user runs it (the console script's module, in a fresh process)."""
-    return subprocess.run([sys.executable, "-m", "components.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "agent_infra.cli", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=120, check=False)
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from agent_infra.policies.engine import SECRET, UNKNOWN
 from policy_helpers import dumps, messages, res
-
-from policies.engine import SECRET, UNKNOWN
 
 LAMBDA = "aws:lambda/function:Function"
 

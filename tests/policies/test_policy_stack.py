@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from agent_infra.policies.engine import UNKNOWN
 from policy_helpers import dumps, messages, res
-
-from policies.engine import UNKNOWN
 
 QUEUE = "aws:sqs/queue:Queue"
 TAGS = {"project": "agent-infra", "stack": "dev", "environment": "dev"}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from components.plan import run_project
-from policies.cli import check_plan
+from agent_infra.offline import run_project
+from agent_infra.policy_cli import check_plan
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml"))

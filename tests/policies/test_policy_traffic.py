@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from agent_infra.policies.engine import UNKNOWN
 from policy_helpers import messages, res, violations
-
-from policies.engine import UNKNOWN
 
 STAGE = "aws:apigatewayv2/stage:Stage"
 LB = "aws:lb/loadBalancer:LoadBalancer"

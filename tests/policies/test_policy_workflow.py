@@ -56,7 +56,7 @@ def test_stack_listing_script_finds_every_example_stack(workflow: dict[str, Any]
 
 
 def test_docs_describe_every_policy_with_its_level() -> None:
-    from policies.rules import ALL_RULES
+    from agent_infra.policies.rules import ALL_RULES
 
     docs = (REPO / "docs" / "policies.md").read_text()
     for rule in ALL_RULES:
@@ -65,8 +65,8 @@ def test_docs_describe_every_policy_with_its_level() -> None:
 
 
 def test_docs_policy_config_example_is_valid() -> None:
-    from policies.engine import resolve_config
-    from policies.rules import ALL_RULES
+    from agent_infra.policies.engine import resolve_config
+    from agent_infra.policies.rules import ALL_RULES
 
     docs = (REPO / "docs" / "policies.md").read_text()
     example = docs.split("# policy-config.yaml\n", 1)[1].split("```", 1)[0]

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_infra.components.config import (
+    CLOUDWATCH_RETENTION_DAYS,
+    DeploymentConfig,
+    load_deployment,
+    stack_file_schema,
+)
+from agent_infra.components.errors import ConfigError
+from agent_infra.components.regions import AWS_REGIONS, GCP_REGIONS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config import CLOUDWATCH_RETENTION_DAYS, DeploymentConfig, load_deployment, stack_file_schema
-from components.errors import ConfigError
-from components.regions import AWS_REGIONS, GCP_REGIONS
 from tests.conftest import deployment
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from agent_app.adapters.llm.openai import raise_for_provider
-from agent_app.core.llm import LLMReply, Message, ProviderError, ToolCall, ToolSpec
+from ...core.llm import LLMReply, Message, ProviderError, ToolCall, ToolSpec
+from .openai import raise_for_provider
 
 
 class AnthropicMessages:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from agent_app.core.llm import LLMReply, Message, ProviderError, ToolCall, ToolSpec
+from ...core.llm import LLMReply, Message, ProviderError, ToolCall, ToolSpec
 
 _RETRYABLE = {
     "ThrottlingException",

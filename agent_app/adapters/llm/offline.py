@@ -12,7 +12,7 @@ import asyncio
 import re
 from collections.abc import Sequence
 
-from agent_app.core.llm import LLMReply, Message, ToolCall, ToolSpec
+from ...core.llm import LLMReply, Message, ToolCall, ToolSpec
 
 _ARITH = re.compile(r"(?:sqrt\()?[-(]*\d[\d.\s+\-*/%()^]*[\d)]")
 _URL = re.compile(r"https?://[^\s\"'<>]+")

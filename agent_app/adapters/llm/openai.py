@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from agent_app.core.llm import LLMReply, Message, ProviderError, ToolCall, ToolSpec
+from ...core.llm import LLMReply, Message, ProviderError, ToolCall, ToolSpec
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -10,7 +10,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 
-from agent_app.core.models import Delivery, SubmitOutcome, Task
+from ...core.models import Delivery, SubmitOutcome, Task
 
 
 class MemoryQueue:

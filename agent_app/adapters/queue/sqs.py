@@ -25,8 +25,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agent_app.adapters.state.dynamodb import call, is_conditional_failure, make_client, n, num, s, text
-from agent_app.core.models import Delivery, SubmitOutcome, Task
+from ...core.models import Delivery, SubmitOutcome, Task
+from ..state.dynamodb import call, is_conditional_failure, make_client, n, num, s, text
 
 _MAX_DELAY = 900  # SQS DelaySeconds limit
 

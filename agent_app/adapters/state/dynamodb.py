@@ -34,8 +34,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from agent_app.core.models import Chunk
-from agent_app.core.ports import BackendUnavailable
+from ...core.models import Chunk
+from ...core.ports import BackendUnavailable
 
 
 class StateConflict(RuntimeError):

@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agent_app.core.models import Chunk
+from ...core.models import Chunk
 
 _MAX_EVENTS = 1_000
 

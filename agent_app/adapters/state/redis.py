@@ -25,9 +25,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agent_app.adapters.redis_tls import tls_options
-from agent_app.core.models import Chunk
-from agent_app.core.ports import BackendUnavailable
+from ...core.models import Chunk
+from ...core.ports import BackendUnavailable
+from ..redis_tls import tls_options
 
 _ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])

@@ -2,7 +2,7 @@
 
 Lambda has no durable local disk and the serverless topology has no SQL database, so the record
 the API reads (``GET /v1/tasks/{id}``) and the worker writes lives in the same table as session
-state (:mod:`agent_app.adapters.state.dynamodb` describes the layout), with these items:
+state (:mod:`agent_infra.agent_app.adapters.state.dynamodb` describes the layout), with these items:
 
 * ``task#<id>`` / ``record``: the task (``data``, JSON), its ``status`` and ``runs``;
   ``finish`` is a conditional update (only while not terminal), so a redelivered task records
@@ -19,8 +19,8 @@ import json
 import time
 from typing import Any
 
-from agent_app.adapters.state.dynamodb import call, is_conditional_failure, make_client, n, num, s, text
-from agent_app.core.models import TERMINAL, RunStatus, Task
+from ...core.models import TERMINAL, RunStatus, Task
+from ..state.dynamodb import call, is_conditional_failure, make_client, n, num, s, text
 
 _TERMINAL_VALUES = {":t" + str(i): s(v.value) for i, v in enumerate(sorted(TERMINAL))}
 _NOT_TERMINAL = f"NOT (#st IN ({', '.join(_TERMINAL_VALUES)}))"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_app.core.embedding import cosine, embed
+from ...core.embedding import cosine, embed
 
 
 class MemoryVectors:

@@ -7,11 +7,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-
-from agent_app.adapters.queue.memory import MemoryQueue
-from agent_app.adapters.queue.redis_streams import RedisStreamsQueue
-from agent_app.core.models import Task
-from agent_app.core.ports import TaskQueue
+from agent_infra.agent_app.adapters.queue.memory import MemoryQueue
+from agent_infra.agent_app.adapters.queue.redis_streams import RedisStreamsQueue
+from agent_infra.agent_app.core.models import Task
+from agent_infra.agent_app.core.ports import TaskQueue
 
 LEASE = 0.6
 
@@ -22,7 +21,7 @@ async def queue(request: pytest.FixtureRequest) -> AsyncIterator[TaskQueue]:
         yield MemoryQueue(max_attempts=2)
         return
     if request.param == "sqs":  # moto server: real boto3 over HTTP; records and keys in DynamoDB
-        from agent_app.adapters.queue.sqs import SqsQueue
+        from agent_infra.agent_app.adapters.queue.sqs import SqsQueue
 
         moto = request.getfixturevalue("moto_server")
         url, dlq = moto.create_queues(max_receive_count=10)

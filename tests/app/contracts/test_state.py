@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-
-from agent_app.adapters.state.memory import MemoryState
-from agent_app.adapters.state.redis import RedisState
-from agent_app.core.models import Chunk
-from agent_app.core.ports import StateStore
+from agent_infra.agent_app.adapters.state.memory import MemoryState
+from agent_infra.agent_app.adapters.state.redis import RedisState
+from agent_infra.agent_app.core.models import Chunk
+from agent_infra.agent_app.core.ports import StateStore
 
 
 @pytest.fixture(params=["memory", "redis", "dynamodb"])
@@ -21,7 +20,7 @@ async def state(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
         yield MemoryState(heartbeat_seconds=0.2)
         return
     if request.param == "dynamodb":  # moto server: real boto3 over HTTP
-        from agent_app.adapters.state.dynamodb import DynamoState
+        from agent_infra.agent_app.adapters.state.dynamodb import DynamoState
 
         moto = request.getfixturevalue("moto_server")
         yield DynamoState(table=moto.create_table(), heartbeat_seconds=0.2, poll_seconds=0.05,

@@ -8,15 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from agent_app.adapters.store.sql import SqlStore
-from agent_app.core.models import RunStatus, Task
+from agent_infra.agent_app.adapters.store.sql import SqlStore
+from agent_infra.agent_app.core.models import RunStatus, Task
 
 
 @pytest.fixture(params=["sqlite", "postgres", "dynamodb"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
     if request.param == "dynamodb":  # moto server: the serverless task store in the state table
-        from agent_app.adapters.store.dynamodb import DynamoStore
+        from agent_infra.agent_app.adapters.store.dynamodb import DynamoStore
 
         moto = request.getfixturevalue("moto_server")
         dynamo = DynamoStore(table=moto.create_table(), client=moto.client("dynamodb"))

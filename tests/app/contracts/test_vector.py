@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from agent_infra.agent_app.adapters.vector.memory import MemoryVectors
+from agent_infra.agent_app.adapters.vector.opensearch import OpenSearchMemory, region_from_endpoint
+from agent_infra.agent_app.adapters.vector.pgvector import PgVectorMemory
+from agent_infra.agent_app.adapters.vector.qdrant import QdrantMemory
+from agent_infra.agent_app.core.embedding import DIMENSIONS
+from agent_infra.agent_app.core.ports import VectorMemory
 from sqlalchemy.exc import DBAPIError
 
-from agent_app.adapters.vector.memory import MemoryVectors
-from agent_app.adapters.vector.opensearch import OpenSearchMemory, region_from_endpoint
-from agent_app.adapters.vector.pgvector import PgVectorMemory
-from agent_app.adapters.vector.qdrant import QdrantMemory
-from agent_app.core.embedding import DIMENSIONS
-from agent_app.core.ports import VectorMemory
 from tests.app.conftest import PG_HAS_PGVECTOR
 
 INSTALL = ("pgvector extension missing: pip install pgserver (x86_64: PostgreSQL 16 + pgvector, used "
@@ -71,9 +71,9 @@ async def test_search_ranks_related_text_first(memory: VectorMemory) -> None:
 
 
 async def test_qdrant_wiring_and_errors(fake_qdrant: Any) -> None:
-    from agent_app.core.ports import BackendUnavailable
-    from agent_app.settings import Settings
-    from agent_app.wiring import ConfigurationError, build_vectors
+    from agent_infra.agent_app.core.ports import BackendUnavailable
+    from agent_infra.agent_app.settings import Settings
+    from agent_infra.agent_app.wiring import ConfigurationError, build_vectors
 
     with pytest.raises(ConfigurationError, match="AGENT_QDRANT_URL"):
         build_vectors(Settings(vector_backend="qdrant"))
@@ -101,9 +101,9 @@ async def test_search_replaces_a_document_added_again(memory: VectorMemory) -> N
 
 
 async def test_opensearch_wiring_signing_and_errors(fake_opensearch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent_app.core.ports import BackendUnavailable
-    from agent_app.settings import Settings
-    from agent_app.wiring import ConfigurationError, build_vectors
+    from agent_infra.agent_app.core.ports import BackendUnavailable
+    from agent_infra.agent_app.settings import Settings
+    from agent_infra.agent_app.wiring import ConfigurationError, build_vectors
 
     with pytest.raises(ConfigurationError, match="AGENT_VECTOR_ENDPOINT"):
         build_vectors(Settings(vector_backend="opensearch"))

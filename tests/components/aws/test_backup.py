@@ -4,10 +4,10 @@ given resources, vault lock only in production, failure notifications."""
 from __future__ import annotations
 
 import pytest
+from agent_infra.components.aws import Backup
+from agent_infra.components.errors import ConfigError
 
-from components.aws import Backup
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 DB = "arn:aws:rds:us-east-1:123456789012:cluster:agent-db"
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/sessions"

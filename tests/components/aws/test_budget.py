@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_infra.components.aws import Budget
+from agent_infra.components.errors import ConfigError
 
-from components.aws import Budget
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 BUDGET = "aws:budgets/budget:Budget"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"

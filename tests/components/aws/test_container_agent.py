@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.plan import Plan, read_project, stack_config, synthesize
+from agent_infra.offline import Plan, read_project, stack_config, synthesize
 
 SG_RULE_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
@@ -16,8 +16,8 @@ TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 
 @pytest.fixture(scope="module")
 def prod(repo_root: Any) -> Plan:
-    from components.config import load_deployment
-    from components.topology import deploy
+    from agent_infra.components.config import load_deployment
+    from agent_infra.components.topology import deploy
 
     config, secret_keys = stack_config(repo_root, read_project(repo_root), "prod")
     config["agent-infra:deployment"] = {**config["agent-infra:deployment"], "topology": "container"}

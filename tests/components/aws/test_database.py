@@ -4,10 +4,10 @@ protection and a final snapshot only when asked, backup retention from args, TLS
 from __future__ import annotations
 
 import pytest
+from agent_infra.components.aws import Database
+from agent_infra.components.errors import ConfigError
 
-from components.aws import Database
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"

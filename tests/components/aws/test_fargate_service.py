@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
+from agent_infra.components.aws import FargateService
+from agent_infra.components.errors import ConfigError
 
-from components.aws import FargateService
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 POLICY = "aws:appautoscaling/policy:Policy"

@@ -13,10 +13,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from agent_infra.components.errors import ConfigError
 from typer.testing import CliRunner
 
-from components.aws import lambda_bundle
-from components.aws.lambda_bundle import (
+from agent_infra import lambda_bundle
+from agent_infra.cli import app
+from agent_infra.lambda_bundle import (
     SERVER_ONLY,
     Bundle,
     build_bundle,
@@ -24,8 +26,6 @@ from components.aws.lambda_bundle import (
     platforms,
     runtime_requirements,
 )
-from components.cli import app
-from components.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -83,7 +83,7 @@ def test_same_input_same_hash_and_clean_contents(tmp_path: Path, wheels: Path) -
 
 
 def test_runtime_requirements_are_the_app_extra_without_server_or_dev_packages() -> None:
-    reqs = runtime_requirements(ROOT / "pyproject.toml")
+    reqs = runtime_requirements()
     names = {r.split(">")[0].split("[")[0].split("=")[0] for r in reqs}
     assert {"fastapi", "mangum", "aws-lambda-powertools", "boto3", "pydantic-settings"} <= names
     assert not names & SERVER_ONLY

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_infra.components.aws import LoadBalancer
 
-from components.aws import LoadBalancer
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 LISTENER = "aws:lb/listener:Listener"
 RULE_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

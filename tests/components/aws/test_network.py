@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_infra.components.aws import Network
+from agent_infra.components.errors import ConfigError
 
-from components.aws import Network
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 NAT = "aws:ec2/natGateway:NatGateway"
 ROUTES = "aws:ec2/routeTable:RouteTable"

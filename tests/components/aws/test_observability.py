@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_infra.components.aws import Observability
 
-from components.aws import Observability
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 

@@ -1,9 +1,8 @@
 import json
 
 import pytest
-
-from components.aws import Queue
-from components.errors import ConfigError
+from agent_infra.components.aws import Queue
+from agent_infra.components.errors import ConfigError
 
 
 def test_queue_defaults_are_encrypted_with_dlq(plan):

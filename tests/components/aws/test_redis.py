@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_infra.components.aws import Redis
+from agent_infra.components.errors import ConfigError
 
-from components.aws import Redis
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 SUBNETS = ["subnet-a", "subnet-b"]

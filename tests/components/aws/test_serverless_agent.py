@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_infra.components.config import load_deployment
+from agent_infra.components.topology import ServerlessAgent
 
-from components.config import load_deployment
-from components.plan import synthesize
-from components.topology import ServerlessAgent
+from agent_infra.offline import synthesize
 from tests.conftest import deployment
 
 LAMBDA = "aws:lambda/function:Function"
@@ -127,10 +127,18 @@ def test_missing_bundle_warns_at_preview(dev):
     assert any("agent-infra build" in line for line in dev.log)
 
 
-def test_bundle_is_found_from_the_programs_directory(tmp_path, monkeypatch):
-    from components.aws.lambda_code import bundle_path
+def test_bundle_is_found_under_the_project_root_when_the_cli_runs_the_program_from_main(tmp_path):
+    from agent_infra.offline import run_project
 
-    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\nmain: stacks/\n")
     (tmp_path / "stacks").mkdir()
-    monkeypatch.chdir(tmp_path / "stacks")  # the CLI may run the program from `main: stacks/`
-    assert bundle_path("python3.12", "arm64") == tmp_path / ".agent-infra/build/lambda-python3.12-arm64.zip"
+    (tmp_path / "stacks" / "Pulumi.t.yaml").write_text("config: {}\n")
+    (tmp_path / "stacks" / "__main__.py").write_text(
+        "import os, pulumi\n"
+        "from agent_infra.components.aws.lambda_code import bundle_path\n"
+        "pulumi.export('bundle', str(bundle_path('python3.12', 'arm64')))\n"
+        "pulumi.export('cwd', os.getcwd())\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\nmain: stacks/\nstackConfigDir: stacks\n")
+    plan = run_project(tmp_path, "t")
+    assert plan.outputs["cwd"] == str(tmp_path / "stacks")  # the CLI's pwd is the main folder
+    assert plan.outputs["bundle"] == str(tmp_path / ".agent-infra/build/lambda-python3.12-arm64.zip")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from agent_infra.components.aws import VectorCollection
 
-from components.aws import VectorCollection
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 POLICY = "aws:opensearch/serverlessSecurityPolicy:ServerlessSecurityPolicy"
 ROLES = ["arn:aws:iam::123456789012:role/worker", "arn:aws:iam::123456789012:role/api"]
@@ -54,8 +54,8 @@ def test_data_access_only_for_the_given_roles(plan: Plan) -> None:
 
 @pytest.fixture(scope="module")
 def hybrid() -> Plan:
-    from components.config import load_deployment
-    from components.topology import deploy
+    from agent_infra.components.config import load_deployment
+    from agent_infra.components.topology import deploy
 
     config = load_deployment({"cloud": "aws", "topology": "hybrid", "environment": "dev",
                               "app": {"image": "public.ecr.aws/acme/agent-app:1.2.3"},

@@ -4,10 +4,10 @@ the association with the protected resource."""
 from __future__ import annotations
 
 import pytest
+from agent_infra.components.aws import WebAcl
+from agent_infra.components.errors import ConfigError
 
-from components.aws import WebAcl
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 ACL = "aws:wafv2/webAcl:WebAcl"
 ALB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/agent/1"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pulumi
 import pytest
+from agent_infra.components.docker import AgentImage, AgentImageArgs, content_hash
+from agent_infra.components.errors import ConfigError
 
-from components.docker import AgentImage, AgentImageArgs, content_hash
-from components.errors import ConfigError
-from components.plan import synthesize
+from agent_infra.offline import synthesize
 
 DOCKERFILE = """FROM python:3.12-slim
 COPY pyproject.toml ./
@@ -54,7 +54,7 @@ def test_build_args_and_platform_are_part_of_the_tag(context: Path) -> None:
 
 
 def test_missing_dockerfile_is_an_actionable_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"app.image: no Dockerfile at .*; .*Set app.image to a pinned image"):
+    with pytest.raises(ConfigError, match=r"app.image: no Dockerfile at .*agent_app/Dockerfile \(build context .*\); fix image.context.* or set app.image to a pinned image"):
         content_hash(tmp_path)
 
 

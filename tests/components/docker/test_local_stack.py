@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.plan import Plan, run_project
+from agent_infra.offline import Plan, run_project
 
 CONTAINER = "docker:index/container:Container"
 
@@ -55,7 +55,7 @@ def test_data_containers_sit_on_the_internal_network_only(plan: Plan) -> None:
 
 
 def test_data_containers_run_as_their_image_user_on_a_read_only_root(plan: Plan) -> None:
-    from components.docker.local import POSTGRES_MOUNT, POSTGRES_PGDATA
+    from agent_infra.components.docker.local import POSTGRES_MOUNT, POSTGRES_PGDATA
 
     redis = plan.one(CONTAINER, "agent-redis").inputs
     # Official redis alpine image: user redis is 999, group 1000; it owns /data.
@@ -84,10 +84,10 @@ def test_worker_health_check_calls_its_health_endpoint(plan: Plan) -> None:
 def test_worker_alone_gets_the_health_port_setting() -> None:
     """The env lists are secret in the plan (they carry passwords), so read them off the component."""
     import pulumi
+    from agent_infra.components.config import load_deployment
+    from agent_infra.components.docker.local import HybridAgent
 
-    from components.config import load_deployment
-    from components.docker.local import HybridAgent
-    from components.plan import synthesize
+    from agent_infra.offline import synthesize
 
     seen: dict[str, list[str]] = {}
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from agent_infra.components.errors import ConfigError
+from agent_infra.components.gcp.cloud_run_service import CloudRunService, cloud_run_cpu
 
-from components.errors import ConfigError
-from components.gcp.cloud_run_service import CloudRunService, cloud_run_cpu
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 BASE = {"location": "us-central1", "image": "us-docker.pkg.dev/p/r/app:1", "service_account_email": "sa@p.iam"}
 

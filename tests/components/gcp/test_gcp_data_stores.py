@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from agent_infra.components.gcp.database import Database
+from agent_infra.components.gcp.labels import gcp_labels
+from agent_infra.components.gcp.network import Network
+from agent_infra.components.gcp.redis import Redis
+from agent_infra.components.gcp.secrets import Secrets
 
-from components.gcp.database import Database
-from components.gcp.labels import gcp_labels
-from components.gcp.network import Network
-from components.gcp.redis import Redis
-from components.gcp.secrets import Secrets
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 MEMBERS = {"api": "serviceAccount:api@p.iam", "worker": "serviceAccount:w@p.iam"}
 

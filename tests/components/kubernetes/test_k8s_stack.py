@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
+from agent_infra.components.config import SECRET_NAME_PATTERN
 
-from components.config import SECRET_NAME_PATTERN
-from components.kubernetes.render import manifests, render
-from components.plan import Plan, PlannedResource, run_project
+from agent_infra.offline import Plan, PlannedResource, run_project
+from agent_infra.render import manifests, render
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
@@ -20,9 +20,9 @@ POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 def app_settings() -> Any:
     """agent_app's settings module: the contract the wiring is held against."""
     try:
-        import agent_app.settings as settings
+        import agent_infra.agent_app.settings as settings
     except ImportError as error:  # pragma: no cover - environment problem, named for the user
-        pytest.fail(f"agent_app.settings is not importable ({error}); run pip install -e '.[app]'")
+        pytest.fail(f"agent_infra.agent_app.settings is not importable ({error}); run pip install -e '.[app]'")
     return settings
 
 
@@ -135,7 +135,10 @@ def test_image_is_built_by_content_and_pinned_by_digest(plan: Plan) -> None:
     image = plan.one("docker-build:index:Image", "agent-image")
     assert re.fullmatch(r"ghcr\.io/example/agent-app:c-[0-9a-f]{12}", image.inputs["tags"][0])
     assert image.inputs["push"] is True and image.inputs["registries"] == "[secret]"
-    assert image.inputs["dockerfile"] == {"location": "agent_app/Dockerfile"}
+    # The installed agent_app's Dockerfile, by absolute path: the CLI's working directory is stacks/.
+    from agent_infra.components.paths import agent_app_dir
+
+    assert image.inputs["dockerfile"] == {"location": str(agent_app_dir() / "Dockerfile")}
     assert container(plan, "agent-api")["image"] == plan.outputs["image_ref"]
     assert "@sha256:" in plan.outputs["image_ref"]
 

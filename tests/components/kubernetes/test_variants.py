@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from agent_infra.components.config import load_deployment
+from agent_infra.components.errors import ConfigError
+from agent_infra.components.kubernetes import ContainerAgent, HybridAgent
 
-from components.config import load_deployment
-from components.errors import ConfigError
-from components.kubernetes import ContainerAgent, HybridAgent
-from components.plan import Plan, synthesize
+from agent_infra.offline import Plan, synthesize
 
 SECRETS = {"agent-infra:apiKeys": "k", "agent-infra:redisPassword": "r"}
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:llm-key-AbCdEf"

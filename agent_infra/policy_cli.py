@@ -21,9 +21,9 @@ from typing import Annotated, Any
 
 import typer
 
-from policies import PACK_DIR, PACK_NAME
-from policies.engine import PolicyConfigError, Rule, evaluate, resolve_config, resources_from_plan
-from policies.report import Report, render
+from agent_infra.policies import PACK_DIR, PACK_NAME
+from agent_infra.policies.engine import PolicyConfigError, Rule, evaluate, resolve_config, resources_from_plan
+from agent_infra.policies.report import Report, render
 
 
 class Format(StrEnum):
@@ -67,8 +67,8 @@ def load_policy_config(path: Path) -> dict[str, Any]:
 
 def check_plan(plan: Any, config: Mapping[str, Any] | None = None, rules: Sequence[Rule] | None = None,
                location: str | None = None) -> Report:
-    """Evaluate `rules` (default: every policy) over an offline plan (`components.plan.Plan`)."""
-    from policies.rules import ALL_RULES
+    """Evaluate `rules` (default: every policy) over an offline plan (`agent_infra.offline.Plan`)."""
+    from agent_infra.policies.rules import ALL_RULES
 
     rules = list(rules if rules is not None else ALL_RULES)
     resolved = resolve_config(rules, config)
@@ -113,15 +113,15 @@ def policy(
         raise _error("missing --stack NAME (the stack whose Pulumi.<stack>.yaml to check)")
     try:
         policy_config = load_policy_config(config) if config else {}
-        from policies.rules import ALL_RULES
+        from agent_infra.policies.rules import ALL_RULES
 
         resolve_config(ALL_RULES, policy_config)
     except PolicyConfigError as error:
         raise _error(f"invalid policy config{f' {config}' if config else ''}:\n  "
                      + str(error).replace("\n", "\n  ")) from None
 
-    from components.errors import ConfigError
-    from components.plan import PlanError, run_project
+    from agent_infra.components.errors import ConfigError
+    from agent_infra.offline import PlanError, run_project
 
     try:
         plan = run_project(project, stack)
@@ -157,7 +157,7 @@ def list_policies(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List every policy: id, default level, area and what it checks."""
-    from policies.rules import ALL_RULES
+    from agent_infra.policies.rules import ALL_RULES
 
     if as_json:
         sys.stdout.write(json.dumps([{"name": r.name, "level": r.level, "area": r.area, "kind": r.kind,

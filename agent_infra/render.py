@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 import yaml
 
-from components.plan import SECRET_MASK, Plan, PlannedResource
+from .offline import SECRET_MASK, Plan, PlannedResource
 
 PREFIX = "kubernetes:"
 SECRET_NOTE_ANNOTATION = "agent-infra.dev/secret-values"
@@ -130,20 +129,3 @@ def render(plan: Plan, out_dir: str | Path) -> list[Path]:
         path.write_text(yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False))
         written.append(path)
     return written
-
-
-def render_command(
-    stack: Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads Pulumi.<stack>.yaml.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the manifests (created if missing).",
-                                      file_okay=False)],
-    project: Annotated[Path, typer.Option("--project", "-C", help="Pulumi project directory (has Pulumi.yaml).",
-                                          file_okay=False)] = Path("."),
-) -> None:
-    """Write the stack's Kubernetes objects as YAML manifests, one file per object (offline)."""
-    from components.cli import build_plan, fail
-
-    plan = build_plan(project, stack)
-    paths = render(plan, out)
-    if not paths:
-        raise fail(f"stack {stack!r} has no Kubernetes objects (cloud is not kubernetes?)")
-    typer.echo(f"wrote {len(paths)} manifests to {out}")

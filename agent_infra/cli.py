@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from components.errors import ConfigError
+from .console import build_plan, console, fail
+from .policy_cli import app as policy_app
 
 app = typer.Typer(
     name="agent-infra",
@@ -28,36 +28,6 @@ app = typer.Typer(
 StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack name: reads Pulumi.<stack>.yaml.")]
 ProjectOption = Annotated[Path, typer.Option("--project", "-C", help="Pulumi project directory (has Pulumi.yaml).",
                                              file_okay=False)]
-
-
-def _console(stderr: bool = False) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    # Piped output is for grep and diff: no wrapping of long type tokens.
-    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 200)
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print `error: message` on stderr and return the Exit to raise."""
-    _console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
-    return typer.Exit(code)
-
-
-def build_plan(project: Path, stack: str, traceback: bool = False) -> Any:
-    """Run the project's program offline; turn user mistakes into clean errors (no traceback)."""
-    from components.plan import PlanError, run_project
-
-    try:
-        return run_project(project, stack)
-    except ConfigError as error:
-        lines = "\n".join(f"  {line}" for line in error.problems)
-        raise fail(f"invalid config for stack {stack!r}:\n{lines}") from None
-    except PlanError as error:
-        raise fail(str(error)) from None
-    except Exception as error:
-        if traceback:
-            raise
-        raise fail(f"the Pulumi program of {project} failed for stack {stack!r}: {type(error).__name__}: {error}\n"
-                   "  rerun with --traceback to see where", code=1) from None
 
 
 def _resource_tree(plan: Any) -> Tree:
@@ -90,24 +60,24 @@ def preview(
     if as_json:
         sys.stdout.write(plan.to_json() + "\n")
         return
-    console = _console()
-    console.print(_resource_tree(plan))
+    out = console()
+    out.print(_resource_tree(plan))
     counts = Table(title="Resources by type", show_edge=False)
     counts.add_column("type")
     counts.add_column("count", justify="right")
     for type_token, count in plan.count_by_type().items():
         counts.add_row(type_token, str(count))
-    console.print(counts)
+    out.print(counts)
     custom = len(plan.custom_resources())
-    console.print(f"{len(plan)} resources ({custom} cloud resources, {len(plan) - custom} components)")
+    out.print(f"{len(plan)} resources ({custom} cloud resources, {len(plan) - custom} components)")
     outputs = Table(title="Outputs", show_edge=False)
     outputs.add_column("name")
     outputs.add_column("value")
     for key, value in sorted(plan.outputs.items()):
         outputs.add_row(key, value if isinstance(value, str) else json.dumps(value))
-    console.print(outputs)
+    out.print(outputs)
     for line in plan.log:
-        console.print(f"[yellow]{line}[/]")
+        out.print(f"[yellow]{line}[/]")
 
 
 @app.command()
@@ -116,15 +86,56 @@ def schema(
                                                   help="Only the `deployment` value, not the whole stack file.")] = False,
 ) -> None:
     """Print the JSON Schema of Pulumi.<stack>.yaml, for editor completion and validation."""
-    from components.config import DeploymentConfig, stack_file_schema
+    from agent_infra.components.config import DeploymentConfig, stack_file_schema
 
     document = DeploymentConfig.model_json_schema() if deployment_only else stack_file_schema()
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-app.add_typer(__import__("policies.cli").cli.app, name="policy")  # owned by policies/cli.py
-app.command("render")(__import__("components.kubernetes.render").kubernetes.render.render_command)  # owned by components/kubernetes/render.py
-app.command("build")(__import__("components.aws.lambda_bundle").aws.lambda_bundle.build_command)  # owned by components/aws/lambda_bundle.py
+app.add_typer(policy_app, name="policy")
+
+
+@app.command()
+def render(
+    stack: StackOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the manifests (created if missing).",
+                                      file_okay=False)],
+    project: ProjectOption = Path("."),
+) -> None:
+    """Write the stack's Kubernetes objects as YAML manifests, one file per object (offline)."""
+    from .render import render as render_manifests
+
+    plan = build_plan(project, stack)
+    paths = render_manifests(plan, out)
+    if not paths:
+        raise fail(f"stack {stack!r} has no Kubernetes objects (cloud is not kubernetes?)")
+    typer.echo(f"wrote {len(paths)} manifests to {out}")
+
+
+@app.command()
+def build(
+    runtime: Annotated[str, typer.Option(help="Lambda runtime (python3.11, python3.12, python3.13).")] = "python3.12",
+    architecture: Annotated[str, typer.Option(help="arm64 (Graviton, cheaper) or x86_64.")] = "arm64",
+    out: Annotated[Path | None, typer.Option(help="Output directory. Default: <project>/.agent-infra/build")] = None,
+    project: ProjectOption = Path("."),
+    upgrade: Annotated[bool, typer.Option(help="Re-resolve versions instead of the pinned .lock.")] = False,
+) -> None:
+    """Build the Lambda bundle: agent_app + runtime wheels for the Lambda platform, reproducible zip."""
+    from agent_infra.components.errors import ConfigError
+
+    from . import lambda_bundle
+
+    try:
+        bundle = lambda_bundle.build_bundle(runtime, architecture, out_dir=out, project=project, upgrade=upgrade)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    mb = 1024 * 1024
+    typer.echo(f"built {bundle.path}")
+    typer.echo(f"  size    {bundle.zipped_bytes / mb:.2f} MB zipped, {bundle.unzipped_bytes / mb:.2f} MB unzipped, "
+               f"{bundle.files} files ({len(bundle.requirements)} packages)")
+    typer.echo(f"  sha256  {bundle.sha256}")
+    typer.echo(f"  limits  {bundle.zipped_bytes / lambda_bundle.ZIPPED_LIMIT_BYTES:.0%} of 50 MB zipped, "
+               f"{bundle.unzipped_bytes / lambda_bundle.UNZIPPED_LIMIT_BYTES:.0%} of 250 MB unzipped")
 
 
 def main() -> None:

@@ -26,17 +26,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-import typer
-
-from components.aws.lambda_code import BUILD_DIR, agent_app_source
-from components.errors import ConfigError
+from agent_infra.components.aws.lambda_code import BUILD_DIR
+from agent_infra.components.errors import ConfigError
+from agent_infra.components.paths import agent_app_dir, find_project_root
 
 ZIPPED_LIMIT_BYTES = 50 * 1024 * 1024
 """Largest zip Lambda accepts as a direct upload."""
@@ -76,14 +73,26 @@ def platforms(runtime: str, architecture: str) -> list[str]:
     return tags
 
 
-def runtime_requirements(pyproject: Path) -> list[str]:
-    """The `app` extra minus :data:`SERVER_ONLY`."""
-    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+def runtime_requirements() -> list[str]:
+    """The installed agent-infra's `app` extra minus :data:`SERVER_ONLY` (from its metadata, so it
+    works from any project, whatever its own pyproject.toml says)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+
+    try:
+        declared = requires("agent-infra") or []
+    except PackageNotFoundError:
+        raise ConfigError("agent-infra is not installed in this interpreter: pip install agent-infra") from None
     keep = []
-    for req in extras["app"]:
-        name = re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower().replace("_", "-")
-        if name not in SERVER_ONLY:
-            keep.append(req)
+    for line in declared:
+        req = Requirement(line)
+        if req.marker is None or not req.marker.evaluate({"extra": "app"}) or req.marker.evaluate({"extra": ""}):
+            continue  # not an `app` extra requirement (a base dependency or another extra's)
+        if req.name.lower().replace("_", "-") in SERVER_ONLY:
+            continue
+        req.marker = None
+        keep.append(str(req))
     return keep
 
 
@@ -184,7 +193,7 @@ def build_bundle(
     ``requirements`` overrides the `app` extra (tests use a tiny set); ``find_links`` points pip
     at a local wheel directory instead of PyPI (offline builds, tests).
     """
-    project = (project or Path.cwd()).resolve()
+    project = find_project_root(project or Path.cwd())
     target_args = _target_args(runtime, architecture)
     out_dir = (out_dir or project / BUILD_DIR).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -194,10 +203,7 @@ def build_bundle(
              / "wheels" / f"{runtime}-{architecture}")
     cache.mkdir(parents=True, exist_ok=True)
     if requirements is None:
-        pyproject = project / "pyproject.toml"
-        if not pyproject.exists():
-            raise ConfigError(f"no pyproject.toml in {project}: run `agent-infra build` from the project root")
-        requirements = runtime_requirements(pyproject)
+        requirements = runtime_requirements()
     pinned = lock.exists() and not upgrade
     reqs = [line for line in lock.read_text().splitlines() if line.strip()] if pinned else list(requirements)
     index = ["--no-index", "--find-links", str(find_links)] if find_links else []
@@ -210,7 +216,7 @@ def build_bundle(
         staging = Path(tmp) / "staging"
         _pip(["install", "--no-index", "--find-links", str(cache), "--target", str(staging), "--no-compile",
               *target_args, "-r", str(req_file)])
-        shutil.copytree(agent_app_source(), staging / "agent_app",
+        shutil.copytree(agent_app_dir(), staging / "agent_app",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile"))
         compiled = _precompile(staging, runtime)
         pins = _installed_pins(staging)
@@ -242,24 +248,3 @@ def check_limits(bundle: Bundle) -> None:
     if bundle.zipped_bytes > ZIPPED_LIMIT_BYTES:
         raise ConfigError(f"Lambda bundle {bundle.path}: {bundle.zipped_bytes / mb:.1f} MB zipped exceeds the 50 MB "
                           "direct-upload limit; drop dependencies or deploy a container image (app.image)")
-
-
-def build_command(
-    runtime: Annotated[str, typer.Option(help="Lambda runtime (python3.11, python3.12, python3.13).")] = "python3.12",
-    architecture: Annotated[str, typer.Option(help="arm64 (Graviton, cheaper) or x86_64.")] = "arm64",
-    out: Annotated[Path | None, typer.Option(help="Output directory. Default: .agent-infra/build")] = None,
-    upgrade: Annotated[bool, typer.Option(help="Re-resolve versions instead of the pinned .lock.")] = False,
-) -> None:
-    """Build the Lambda bundle: agent_app + runtime wheels for the Lambda platform, reproducible zip."""
-    try:
-        bundle = build_bundle(runtime, architecture, out_dir=out, upgrade=upgrade)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    mb = 1024 * 1024
-    typer.echo(f"built {bundle.path}")
-    typer.echo(f"  size    {bundle.zipped_bytes / mb:.2f} MB zipped, {bundle.unzipped_bytes / mb:.2f} MB unzipped, "
-               f"{bundle.files} files ({len(bundle.requirements)} packages)")
-    typer.echo(f"  sha256  {bundle.sha256}")
-    typer.echo(f"  limits  {bundle.zipped_bytes / ZIPPED_LIMIT_BYTES:.0%} of 50 MB zipped, "
-               f"{bundle.unzipped_bytes / UNZIPPED_LIMIT_BYTES:.0%} of 250 MB unzipped")
