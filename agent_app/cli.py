@@ -12,7 +12,8 @@ import typer
 
 from .settings import Settings
 
-app = typer.Typer(help="The agent service.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="The agent service.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
 dlq_app = typer.Typer(help="Dead-lettered tasks: list and replay.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 
@@ -170,12 +171,53 @@ def dlq_replay(
     typer.echo(f"replayed {asyncio.run(main())} task(s)")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"agent-app {version('agent-infra')}")
+        except PackageNotFoundError:
+            typer.echo("agent-app (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                  help="Print the version and exit.")] = False) -> None:
+    """The agent service: API, workers, dead-letter tools."""
+
+
+def _setting_name(loc: tuple[object, ...]) -> str:
+    """`('queue_backend',)` -> `AGENT_QUEUE_BACKEND`, the variable a user sets (or its flag)."""
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    alias = getattr(info.validation_alias, "choices", None) if info else None
+    name = str(alias[0]) if alias else f"AGENT_{field.upper()}"
+    flag = {"port": "--port", "bind_host": "--host", "worker_processes": "--processes"}.get(field)
+    return f"{name} (or {flag})" if flag else name
+
+
 def main() -> None:
+    """Console-script entry point: operator mistakes and unreachable services are one line, no traceback."""
+    from pydantic import ValidationError
+
     try:
         app()
-    except RuntimeError as exc:  # configuration errors: one line, no traceback
+    except ValidationError as exc:  # a setting from the environment or a flag
+        for item in exc.errors(include_url=False):
+            got = f", got {item['input']!r}" if "input" in item else ""
+            typer.echo(f"error: {_setting_name(tuple(item['loc']))}: {item['msg']}{got}", err=True)
+        sys.exit(2)
+    except RuntimeError as exc:  # configuration errors (ConfigurationError): one line
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:
+        kind = type(exc).__module__.split(".")[0]
+        if kind in ("redis", "botocore", "asyncpg", "sqlalchemy") or isinstance(exc, OSError):
+            typer.echo(f"error: a backend is unreachable ({kind} {type(exc).__name__}): {exc}", err=True)
+            sys.exit(1)
+        raise
 
 
 if __name__ == "__main__":

@@ -48,6 +48,20 @@ def _resource_tree(plan: Any) -> Tree:
     return root
 
 
+def _version(value: bool) -> None:
+    if value:
+        from agent_infra import __version__
+
+        typer.echo(f"agent-infra {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                  help="Print the version and exit.")] = False) -> None:
+    """Deploy AI-agent services with Pulumi: offline preview, policy checks, manifests, bundles."""
+
+
 @app.command()
 def preview(
     stack: StackOption,

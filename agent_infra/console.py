@@ -26,20 +26,21 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def build_plan(project: Path, stack: str, traceback: bool = False) -> Any:
+def build_plan(project: Path, stack: str, traceback: bool = False, program_error_code: int = 1) -> Any:
     """Run the project's program offline; turn user mistakes into clean errors (no traceback)."""
 
     try:
         return run_project(project, stack)
     except ConfigError as error:
         lines = "\n".join(f"  {line}" for line in error.problems)
-        raise fail(f"invalid config for stack {stack!r}:\n{lines}") from None
+        what = f"invalid config for stack {stack!r}" if error.origin == "stack" else "invalid component arguments"
+        raise fail(f"{what}:\n{lines}") from None
     except PlanError as error:
         raise fail(str(error)) from None
     except Exception as error:
         if traceback:
             raise
         raise fail(f"the Pulumi program of {project} failed for stack {stack!r}: {type(error).__name__}: {error}\n"
-                   "  rerun with --traceback to see where", code=1) from None
+                   "  rerun with --traceback to see where", code=program_error_code) from None
 
 

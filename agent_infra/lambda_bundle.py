@@ -217,7 +217,7 @@ def build_bundle(
         _pip(["install", "--no-index", "--find-links", str(cache), "--target", str(staging), "--no-compile",
               *target_args, "-r", str(req_file)])
         shutil.copytree(agent_app_dir(), staging / "agent_app",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile*"))
         compiled = _precompile(staging, runtime)
         pins = _installed_pins(staging)
         lock.write_text("\n".join(pins) + "\n")

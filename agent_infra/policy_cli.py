@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback as tb
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +23,8 @@ import typer
 from agent_infra.policies import PACK_DIR, PACK_NAME
 from agent_infra.policies.engine import PolicyConfigError, Rule, evaluate, resolve_config, resources_from_plan
 from agent_infra.policies.report import Report, render
+
+from .console import build_plan
 
 
 class Format(StrEnum):
@@ -120,21 +121,8 @@ def policy(
         raise _error(f"invalid policy config{f' {config}' if config else ''}:\n  "
                      + str(error).replace("\n", "\n  ")) from None
 
-    from agent_infra.components.errors import ConfigError
-    from agent_infra.offline import PlanError, run_project
-
-    try:
-        plan = run_project(project, stack)
-    except ConfigError as error:
-        lines = "\n".join(f"  {line}" for line in error.problems)
-        raise _error(f"invalid config for stack {stack!r}:\n{lines}") from None
-    except PlanError as error:
-        raise _error("\n".join(error.problems)) from None
-    except Exception as error:
-        if traceback:
-            tb.print_exc()
-        raise _error(f"the Pulumi program of {project} failed for stack {stack!r}: {type(error).__name__}: "
-                     f"{error}" + ("" if traceback else "\n  rerun with --traceback to see where")) from None
+    # Exit 1 means a mandatory violation here, so a program that cannot run is exit 2.
+    plan = build_plan(project, stack, traceback, program_error_code=2)
 
     report = check_plan(plan, policy_config, location=_stack_file(project, stack))
     rendered = render(report, output_format.value)

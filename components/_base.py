@@ -78,6 +78,20 @@ def _accepts_tags(resource_cls: type) -> bool:
         return False
 
 
+@functools.cache
+def _parameters(resource_cls: Callable[..., Any]) -> frozenset[str] | None:
+    """Keyword arguments a resource class takes (None: cannot tell, e.g. `**kwargs` only)."""
+    try:
+        init = getattr(resource_cls, "_internal_init", resource_cls)
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return None
+    names = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if not names - {"self", "resource_name", "opts", "__props__"}:
+        return None
+    return frozenset(names - {"self", "__self__", "__props__"})
+
+
 class ChildFactory:
     """Creates a component's children: `parent=self`, tags, and the user's transform per role.
 
@@ -109,12 +123,28 @@ class ChildFactory:
             kwargs["tags"] = {**self.tags, **(kwargs.get("tags") or {})}
         transform = self.transforms.get(role)
         if isinstance(transform, Mapping):
+            self._check_keys(role, resource_cls, transform)
             kwargs = deep_merge(kwargs, transform)
         elif callable(transform):
             result = transform(kwargs, opts)
             if result is not None:
                 kwargs, opts = result
         return resource_cls(resource_name, opts=opts, **kwargs)
+
+    def _check_keys(self, role: str, resource_cls: Callable[..., Any], transform: Mapping[str, Any]) -> None:
+        """A transform key the child's constructor does not take would fail deep inside the SDK
+        (or, for `**kwargs` constructors, be dropped): name component, role and key instead."""
+        accepted = _parameters(resource_cls)
+        if accepted is None:
+            return
+        unknown = sorted(set(transform) - accepted)
+        if unknown:
+            owner = f"{type(self.parent).__name__}({getattr(self.parent, '_name', '?')!r})"
+            module = str(getattr(resource_cls, "__module__", "")).removeprefix("pulumi_").rpartition(".")[0]
+            kind = f"{module}.{getattr(resource_cls, '__qualname__', resource_cls)}".lstrip(".")
+            raise ConfigError([f"{owner}.transforms.{role}.{key}: not an argument of {kind}; "
+                               f"it takes: {', '.join(sorted(accepted - {'resource_name', 'opts'}))}"
+                               for key in unknown])
 
 
 _PHYSICAL_SAFE = re.compile(r"[^a-zA-Z0-9-]+")

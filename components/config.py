@@ -13,12 +13,16 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, problems_from_validation_error
 from .regions import region_problem
 
 CONFIG_KEY = "deployment"
+NAMESPACE = "agent-infra"
+"""Our config namespace, as providers have theirs (`aws:region`): the stack value is
+`agent-infra:deployment` whatever the project is called."""
 """The project config key that holds the whole deployment (`agent-infra:deployment`)."""
 
 Cloud = Literal["aws", "gcp", "kubernetes", "docker"]
@@ -615,7 +619,7 @@ def load_deployment(raw: Any) -> DeploymentConfig:
     Raises `ConfigError` listing every problem as `deployment.<path>: <what is wrong>`.
     """
     if raw is None:
-        raise ConfigError(f"{CONFIG_KEY}: missing; add `agent-infra:{CONFIG_KEY}:` with at least cloud and "
+        raise ConfigError(f"{CONFIG_KEY}: missing; add `{NAMESPACE}:{CONFIG_KEY}:` with at least cloud and "
                           "topology to the stack file (see stacks/Pulumi.dev.yaml)")
     if isinstance(raw, str):
         import json
@@ -630,6 +634,24 @@ def load_deployment(raw: Any) -> DeploymentConfig:
         return DeploymentConfig.model_validate(dict(raw))
     except ValidationError as error:
         raise ConfigError(_split_cross_field(problems_from_validation_error(error, CONFIG_KEY))) from None
+
+
+def load_stack_deployment() -> DeploymentConfig:
+    """The running stack's `agent-infra:deployment`, validated; errors are marked as stack config."""
+    raw = pulumi.Config(NAMESPACE).get(CONFIG_KEY)
+    project = pulumi.get_project()
+    if raw is None and project != NAMESPACE and pulumi.Config().get(CONFIG_KEY) is not None:
+        raise ConfigError(f"{NAMESPACE}:{CONFIG_KEY}: missing, but the stack has {project}:{CONFIG_KEY}; agent-infra "
+                          f"reads its own namespace whatever the project is called (as aws:region does): rename the "
+                          f"key to `{NAMESPACE}:{CONFIG_KEY}:` in Pulumi.{pulumi.get_stack()}.yaml", origin="stack")
+    if isinstance(raw, str) and not raw.lstrip().startswith(("{", "[")):
+        raise ConfigError(f"{NAMESPACE}:{CONFIG_KEY}: must be a mapping (cloud, topology, ...), got the string "
+                          f"{raw[:40]!r}; write it as YAML keys under the config key, not a quoted string",
+                          origin="stack")
+    try:
+        return load_deployment(raw)
+    except ConfigError as error:
+        raise error.from_stack() from None
 
 
 def stack_file_schema() -> dict[str, Any]:

@@ -16,9 +16,18 @@ class ConfigError(pulumi.RunError):
     message alone instead of a Python traceback. `problems` holds one line per invalid key.
     """
 
-    def __init__(self, problems: str | Iterable[str]) -> None:
+    origin: str = "arguments"
+    """Where the bad values came from: `"arguments"` (a component's Python arguments) or `"stack"`
+    (the stack's config: `load_stack_deployment`, or a program that says so with `from_stack`)."""
+
+    def __init__(self, problems: str | Iterable[str], *, origin: str = "arguments") -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.origin = origin
         super().__init__("\n".join(self.problems))
+
+    def from_stack(self) -> ConfigError:
+        """The same problems, marked as coming from the stack's config."""
+        return ConfigError(self.problems, origin="stack")
 
 
 def _format_value(value: Any) -> str:
@@ -46,7 +55,12 @@ def problems_from_validation_error(error: ValidationError, prefix: str = "") -> 
         message = item["msg"]
         for noise in ("Value error, ", "Assertion failed, "):
             message = message.removeprefix(noise)
-        if item["type"] == "extra_forbidden":
+        if loc.endswith(".[key]") and item["type"] == "literal_error":
+            # A dict key outside its Literal: today only `transforms` roles are typed this way.
+            loc = loc.removesuffix(".[key]")
+            message = (f"unknown role {item.get('input')!r}; this component's roles: "
+                       + item.get("ctx", {}).get("expected", "").replace("'", ""))
+        elif item["type"] == "extra_forbidden":
             message = "unknown key; check the spelling (see `agent-infra schema`)"
         elif item["type"] == "missing":
             message = "required key is missing"

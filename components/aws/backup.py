@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -36,9 +36,9 @@ class BackupArgs(ComponentArgs):
     """SNS topic notified of failed backup and restore jobs."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`vault`, `vault_lock`, `notifications`, `plan`, `role`,
-    `selection`)."""
+    transforms: Mapping[Literal["notifications", "plan", "role", "selection", "vault", "vault_lock"], Transform] = {}
+    """Escape hatch per child role (`notifications`, `plan`, `role`, `selection`, `vault`, `vault_lock`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @model_validator(mode="after")
     def _something(self) -> BackupArgs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -40,8 +40,9 @@ class BudgetArgs(ComponentArgs):
     """Create the Cost Anomaly Detection monitor and subscription."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`budget`, `anomaly_monitor`, `anomaly_subscription`)."""
+    transforms: Mapping[Literal["anomaly_monitor", "anomaly_subscription", "budget"], Transform] = {}
+    """Escape hatch per child role (`anomaly_monitor`, `anomaly_subscription`, `budget`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @field_validator("alert_thresholds_percent")
     @classmethod

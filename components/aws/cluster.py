@@ -22,8 +22,9 @@ class ClusterArgs(ComponentArgs):
     """Container Insights level. Worker scaling reads `RunningTaskCount` from it: keep it on."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`cluster`, `capacity_providers`)."""
+    transforms: Mapping[Literal["capacity_providers", "cluster"], Transform] = {}
+    """Escape hatch per child role (`capacity_providers`, `cluster`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Cluster(pulumi.ComponentResource):

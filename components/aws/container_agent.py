@@ -27,6 +27,7 @@ from .network import DEFAULT_INTERFACE_ENDPOINTS, Network
 from .observability import Observability
 from .queue import Queue
 from .redis import Redis
+from .region import primary_region
 from .secrets import Secrets
 from .session_table import SessionTable
 from .vector_collection import VectorCollection
@@ -58,6 +59,7 @@ class ContainerAgent(pulumi.ComponentResource):
     def __init__(self, name: str, config: DeploymentConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         aws_options = config.aws or AwsOptions()
         secret_values, secret_arns = app_secrets(config)  # validate before anything is registered
+        config, opts = primary_region(name, config, opts)
         super().__init__(self.type_token, name, None, opts)
         prod = config.is_production
         tags = config.all_tags(pulumi.get_project(), pulumi.get_stack())
@@ -81,6 +83,7 @@ class ContainerAgent(pulumi.ComponentResource):
             "values": secret_values, "existing_arns": secret_arns,
             "recovery_window_days": 7 if prod else 0, "tags": tags}, here)
         self.queue = Queue(f"{name}-tasks", {
+            "dlq_alarm": False,  # Observability alarms on this DLQ, to the stack's alert topic
             "visibility_timeout_seconds": config.visibility_timeout_seconds,
             "max_receive_count": config.queue.max_receive_count,
             "message_retention_seconds": config.queue.message_retention_seconds, "tags": tags}, here)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -46,9 +46,9 @@ class DatabaseArgs(ComponentArgs):
     """Performance Insights (7 days free)."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`security_group`, `subnet_group`, `parameter_group`, `cluster`,
-    `instance`)."""
+    transforms: Mapping[Literal["cluster", "instance", "parameter_group", "security_group", "subnet_group"], Transform] = {}
+    """Escape hatch per child role (`cluster`, `instance`, `parameter_group`, `security_group`, `subnet_group`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @model_validator(mode="after")
     def _capacity(self) -> DatabaseArgs:

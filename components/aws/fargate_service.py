@@ -112,9 +112,9 @@ class FargateServiceArgs(ComponentArgs):
     """Load balancer health checks ignored this long after a task starts."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`log_group`, `execution_role`, `task_role`, `security_group`, `security_group_rule`,
-    `task_definition`, `service`, `scaling_target`, `scaling_policy`, `wake_alarm`, `schedule`)."""
+    transforms: Mapping[Literal["execution_role", "log_group", "scaling_policy", "scaling_target", "schedule", "security_group", "security_group_rule", "service", "task_definition", "task_role", "wake_alarm"], Transform] = {}
+    """Escape hatch per child role (`execution_role`, `log_group`, `scaling_policy`, `scaling_target`, `schedule`, `security_group`, `security_group_rule`, `service`, `task_definition`, `task_role`, `wake_alarm`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @field_validator("log_retention_days")
     @classmethod

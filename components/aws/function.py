@@ -44,8 +44,9 @@ class AgentFunctionArgs(ComponentArgs):
     tracing: bool = True
     """Active X-Ray tracing."""
     tags: dict[str, str] = {}
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per role: `function`, `role`, `policy`, `log_group`."""
+    transforms: Mapping[Literal["function", "log_group", "policy", "role", "xray"], Transform] = {}
+    """Escape hatch per child role (`function`, `log_group`, `policy`, `role`, `xray`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class AgentFunction(pulumi.ComponentResource):

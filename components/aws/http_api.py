@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -40,8 +40,9 @@ class HttpApiArgs(ComponentArgs):
     cors_origins: Sequence[str] = ()
     """Allowed browser origins. Empty: no CORS headers (server-to-server use)."""
     tags: dict[str, str] = {}
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per role: `api`, `stage`, `integration`, `route`, `access_logs`, `permission`."""
+    transforms: Mapping[Literal["access_logs", "api", "integration", "permission", "route", "stage"], Transform] = {}
+    """Escape hatch per child role (`access_logs`, `api`, `integration`, `permission`, `route`, `stage`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class HttpApi(pulumi.ComponentResource):

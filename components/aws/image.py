@@ -43,8 +43,9 @@ class EcrImageArgs(ComponentArgs):
     """Allow deleting the repository while it holds images (dev stacks)."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`repository`, `lifecycle`)."""
+    transforms: Mapping[Literal["lifecycle", "repository"], Transform] = {}
+    """Escape hatch per child role (`lifecycle`, `repository`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class EcrImage(pulumi.ComponentResource):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -50,10 +50,9 @@ class LoadBalancerArgs(ComponentArgs):
     """Refuse deletion of the ALB (production)."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`security_group`, `security_group_rule`, `log_bucket`, `log_bucket_public_access`,
-    `log_bucket_ownership`, `log_bucket_encryption`, `log_bucket_versioning`, `log_bucket_lifecycle`,
-    `log_bucket_policy`, `load_balancer`, `target_group`, `listener`)."""
+    transforms: Mapping[Literal["listener", "load_balancer", "log_bucket", "log_bucket_encryption", "log_bucket_lifecycle", "log_bucket_ownership", "log_bucket_policy", "log_bucket_public_access", "log_bucket_versioning", "security_group", "security_group_rule", "target_group"], Transform] = {}
+    """Escape hatch per child role (`listener`, `load_balancer`, `log_bucket`, `log_bucket_encryption`, `log_bucket_lifecycle`, `log_bucket_ownership`, `log_bucket_policy`, `log_bucket_public_access`, `log_bucket_versioning`, `security_group`, `security_group_rule`, `target_group`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class LoadBalancer(pulumi.ComponentResource):

@@ -45,10 +45,9 @@ class NetworkArgs(ComponentArgs):
     ingestion cost; use ALL for forensics."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`vpc`, `default_sg`, `igw`, `public_subnet`, `private_subnet`,
-    `public_routes`, `private_routes`, `eip`, `nat`, `endpoint_sg`, `endpoint_sg_rule`, `endpoint`, `flow_log_group`,
-    `flow_log_role`, `flow_log`)."""
+    transforms: Mapping[Literal["default_sg", "eip", "endpoint", "endpoint_sg", "endpoint_sg_rule", "flow_log", "flow_log_group", "flow_log_role", "igw", "nat", "private_routes", "private_subnet", "public_routes", "public_subnet", "vpc"], Transform] = {}
+    """Escape hatch per child role (`default_sg`, `eip`, `endpoint`, `endpoint_sg`, `endpoint_sg_rule`, `flow_log`, `flow_log_group`, `flow_log_role`, `igw`, `nat`, `private_routes`, `private_subnet`, `public_routes`, `public_subnet`, `vpc`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @field_validator("cidr_block")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -78,9 +78,9 @@ class ObservabilityArgs(ComponentArgs):
     """Create the CloudWatch dashboard."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`key`, `topic`, `topic_policy`, `subscription`, `alarm`,
-    `dashboard`): a dict merged into its args, or fn(args, opts)."""
+    transforms: Mapping[Literal["alarm", "dashboard", "key", "subscription", "topic", "topic_policy"], Transform] = {}
+    """Escape hatch per child role (`alarm`, `dashboard`, `key`, `subscription`, `topic`, `topic_policy`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Observability(pulumi.ComponentResource):

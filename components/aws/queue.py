@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -25,10 +25,17 @@ class QueueArgs(ComponentArgs):
     """How long an unconsumed task is kept (4 days). The DLQ always keeps 14 days."""
     kms_key_arn: str | pulumi.Output[str] | None = None
     """Customer-managed KMS key. Default: SQS-managed encryption (never unencrypted)."""
+    dlq_alarm: bool = True
+    """A CloudWatch alarm as soon as one task lands in the DLQ: failed tasks must reach a person.
+    The topologies turn it off because their Observability block alarms on the same DLQ."""
+    alarm_actions: list[str | pulumi.Output[str]] = []
+    """SNS topic ARNs the DLQ alarm notifies (your on-call topic). Empty: the alarm only shows in
+    CloudWatch, so pass one in production."""
     tags: dict[str, str] = {}
     """Tags on both queues."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`queue`, `dlq`): a dict merged into its args, or fn(args, opts)."""
+    transforms: Mapping[Literal["dlq", "dlq_alarm", "queue", "redrive_allow"], Transform] = {}
+    """Escape hatch per child role (`dlq`, `dlq_alarm`, `queue`, `redrive_allow`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Queue(pulumi.ComponentResource):
@@ -65,6 +72,14 @@ class Queue(pulumi.ComponentResource):
             "redrive_allow", aws.sqs.RedriveAllowPolicy, f"{name}-dlq-redrive-allow", queue_url=self.dlq.url,
             redrive_allow_policy=pulumi.Output.json_dumps({"redrivePermission": "byQueue",
                                                            "sourceQueueArns": [self.queue.arn]}))
+        if args.dlq_alarm:
+            self.dlq_alarm = child(
+                "dlq_alarm", aws.cloudwatch.MetricAlarm, f"{name}-dlq-not-empty",
+                alarm_description=f"Tasks of {name} failed {args.max_receive_count} times and wait in its DLQ",
+                namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": self.dlq.name}, statistic="Maximum", period=300, evaluation_periods=1,
+                threshold=0, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+                alarm_actions=list(args.alarm_actions), ok_actions=list(args.alarm_actions))
         self.url, self.arn, self.name = self.queue.url, self.queue.arn, self.queue.name
         self.dlq_url, self.dlq_arn, self.dlq_name = self.dlq.url, self.dlq.arn, self.dlq.name
         self.register_outputs({"url": self.url, "arn": self.arn, "dlq_url": self.dlq_url, "dlq_arn": self.dlq_arn})

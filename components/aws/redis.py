@@ -44,9 +44,9 @@ class RedisArgs(ComponentArgs):
     """Days the AUTH-token secret can be restored after deletion."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`security_group`, `subnet_group`, `auth_secret`, `auth_version`,
-    `replication_group`)."""
+    transforms: Mapping[Literal["auth_secret", "auth_version", "replication_group", "security_group", "subnet_group"], Transform] = {}
+    """Escape hatch per child role (`auth_secret`, `auth_version`, `replication_group`, `security_group`, `subnet_group`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @model_validator(mode="after")
     def _failover(self) -> RedisArgs:

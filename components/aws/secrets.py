@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -49,9 +49,9 @@ class SecretsArgs(ComponentArgs):
     """Use this KMS key instead of creating one."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`key`, `alias`, `secret`, `version`, `rotation`, `age_rule`,
-    `age_event`, `age_target`): a dict merged into its args, or fn(args, opts)."""
+    transforms: Mapping[Literal["age_event", "age_rule", "age_target", "alias", "key", "rotation", "secret", "version"], Transform] = {}
+    """Escape hatch per child role (`age_event`, `age_rule`, `age_target`, `alias`, `key`, `rotation`, `secret`, `version`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @model_validator(mode="after")
     def _disjoint(self) -> SecretsArgs:

@@ -16,6 +16,7 @@ from .http_api import HttpApi
 from .lambda_code import lambda_code
 from .observability import Observability
 from .queue import Queue
+from .region import primary_region
 from .secrets import Secrets
 from .session_table import SessionTable
 from .websocket_api import WebSocketApi
@@ -36,12 +37,14 @@ class ServerlessAgent(pulumi.ComponentResource):
     """endpoint, queue_url, dlq_url, state_table, api_function, worker_function."""
 
     def __init__(self, name: str, config: DeploymentConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        config, opts = primary_region(name, config, opts)
         super().__init__("agent-infra:aws:ServerlessAgent", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
         tags = config.all_tags(pulumi.get_project(), pulumi.get_stack())
         retention = config.observability.log_retention_days
 
         self.queue = Queue(f"{name}-tasks", {
+            "dlq_alarm": False,  # Observability alarms on this DLQ, to the stack's alert topic
             "visibility_timeout_seconds": config.visibility_timeout_seconds,
             "max_receive_count": config.queue.max_receive_count,
             "message_retention_seconds": config.queue.message_retention_seconds,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -31,8 +31,9 @@ class SessionTableArgs(ComponentArgs):
     kms_key_arn: str | pulumi.Output[str] | None = None
     """Customer-managed KMS key. Default: an AWS-owned key (still encrypted)."""
     tags: dict[str, str] = {}
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch for the `table` child."""
+    transforms: Mapping[Literal["table"], Transform] = {}
+    """Escape hatch per child role (`table`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class SessionTable(pulumi.ComponentResource):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -37,9 +37,9 @@ class VectorCollectionArgs(ComponentArgs):
     """Customer-managed key. None: an AWS-owned key."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`encryption_policy`, `security_group`, `vpc_endpoint`,
-    `network_policy`, `access_policy`, `collection`)."""
+    transforms: Mapping[Literal["access_policy", "collection", "encryption_policy", "network_policy", "security_group", "vpc_endpoint"], Transform] = {}
+    """Escape hatch per child role (`access_policy`, `collection`, `encryption_policy`, `network_policy`, `security_group`, `vpc_endpoint`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class VectorCollection(pulumi.ComponentResource):

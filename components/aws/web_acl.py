@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -32,8 +32,9 @@ class WebAclArgs(ComponentArgs):
     routinely exceed its 8 KB limit; the app enforces its own `AGENT_MAX_BODY_BYTES`."""
     tags: dict[str, str] = {}
     """Tags on every taggable child."""
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per child role (`web_acl`, `association`)."""
+    transforms: Mapping[Literal["association", "web_acl"], Transform] = {}
+    """Escape hatch per child role (`association`, `web_acl`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 def _visibility(metric: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -52,8 +52,9 @@ class WebSocketApiArgs(ComponentArgs):
     deletion_protection: bool = False
     """Protect the connections table from deletion (its content is short-lived; off by default)."""
     tags: dict[str, str] = {}
-    transforms: Mapping[str, Transform] = {}
-    """Escape hatch per role: `api`, `stage`, `integration`, `route`, `access_logs`, `permission`."""
+    transforms: Mapping[Literal["access_logs", "api", "integration", "permission", "route", "stage"], Transform] = {}
+    """Escape hatch per child role (`access_logs`, `api`, `integration`, `permission`, `route`, `stage`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class WebSocketApi(pulumi.ComponentResource):

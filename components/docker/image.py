@@ -62,7 +62,8 @@ class AgentImageArgs(ComponentArgs):
     registry_cache: bool = True
     """Pushed images only: reuse layers from `<repository>:buildcache` and refresh it (mode=max)."""
     transforms: Mapping[Literal["image"], Transform] = {}
-    """Escape hatch: a dict merged into the `docker-build` Image args, or fn(args, opts)."""
+    """Escape hatch per child role (`image`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 def build_context(context: str | None) -> Path:

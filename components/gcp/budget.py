@@ -29,7 +29,8 @@ class BudgetArgs(ComponentArgs):
     notification_channels: list[str | pulumi.Output[str]] = []
     """Monitoring notification channel ids (at most 5, Cloud Billing's limit)."""
     transforms: Mapping[Literal["budget"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
+    """Escape hatch per child role (`budget`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Budget(pulumi.ComponentResource):

@@ -75,8 +75,9 @@ class CloudRunServiceArgs(ComponentArgs):
     """Refuse `pulumi destroy` of the service (Cloud Run v2's default is on; set it explicitly)."""
     labels: dict[str, str] = {}
     """Labels on the service and its revisions."""
-    transforms: Mapping[Literal["service", "invoker"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
+    transforms: Mapping[Literal["invoker", "service"], Transform] = {}
+    """Escape hatch per child role (`invoker`, `service`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @model_validator(mode="after")
     def _checks(self) -> CloudRunServiceArgs:

@@ -49,8 +49,9 @@ class DatabaseArgs(ComponentArgs):
     """Label -> IAM member allowed to read the password secret (that secret only)."""
     labels: dict[str, str] = {}
     """User labels on the instance and labels on the secret."""
-    transforms: Mapping[Literal["instance", "database", "user"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
+    transforms: Mapping[Literal["database", "instance", "user"], Transform] = {}
+    """Escape hatch per child role (`database`, `instance`, `user`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Database(pulumi.ComponentResource):

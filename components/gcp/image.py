@@ -27,7 +27,8 @@ class ArtifactImageArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the repository."""
     transforms: Mapping[Literal["repository"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
+    """Escape hatch per child role (`repository`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class ArtifactImage(pulumi.ComponentResource):

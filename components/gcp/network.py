@@ -27,8 +27,9 @@ class NetworkArgs(ComponentArgs):
     into the VPC. /16 is Google's recommendation; a smaller range limits future instances."""
     flow_logs: bool = True
     """VPC flow logs on the subnet (5-second aggregation, 50% sampling)."""
-    transforms: Mapping[Literal["network", "subnet", "private_range", "private_connection"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
+    transforms: Mapping[Literal["network", "private_connection", "private_range", "subnet"], Transform] = {}
+    """Escape hatch per child role (`network`, `private_connection`, `private_range`, `subnet`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Network(pulumi.ComponentResource):

@@ -32,8 +32,9 @@ class ObservabilityArgs(ComponentArgs):
     """Alert when Redis memory use passes this share: queued tasks and state are piling up."""
     log_retention_days: int = Field(30, ge=1, le=3_650)
     """Retention of the `_Default` log bucket (Cloud Logging allows 1-3650 days; 30 is free)."""
-    transforms: Mapping[Literal["channel", "alert", "log_bucket"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
+    transforms: Mapping[Literal["alert", "channel", "log_bucket"], Transform] = {}
+    """Escape hatch per child role (`alert`, `channel`, `log_bucket`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 def _filter(*parts: str | pulumi.Output[str]) -> pulumi.Output[str]:

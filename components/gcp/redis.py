@@ -42,7 +42,8 @@ class RedisArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the instance and the secret."""
     transforms: Mapping[Literal["instance"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
+    """Escape hatch per child role (`instance`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Redis(pulumi.ComponentResource):

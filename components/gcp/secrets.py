@@ -35,8 +35,9 @@ class SecretsArgs(ComponentArgs):
     -> IAM member (`serviceAccount:...`). Granted on each secret, never on the project."""
     labels: dict[str, str] = {}
     """Labels on every secret (already GCP-safe; see `agent_infra.components.gcp.labels`)."""
-    transforms: Mapping[Literal["secret", "version", "accessor"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts) that edits them."""
+    transforms: Mapping[Literal["accessor", "secret", "version"], Transform] = {}
+    """Escape hatch per child role (`accessor`, `secret`, `version`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Secrets(pulumi.ComponentResource):

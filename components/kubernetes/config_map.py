@@ -24,7 +24,8 @@ class AppConfigMapArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the ConfigMap."""
     transforms: Mapping[Literal["config_map"], Transform] = {}
-    """Escape hatch: a dict merged into the ConfigMap args, or fn(args, opts)."""
+    """Escape hatch per child role (`config_map`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class AppConfigMap(pulumi.ComponentResource):

@@ -34,7 +34,8 @@ class HpaArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the HPA."""
     transforms: Mapping[Literal["hpa"], Transform] = {}
-    """Escape hatch: a dict merged into the HPA args, or fn(args, opts)."""
+    """Escape hatch per child role (`hpa`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @model_validator(mode="after")
     def _sane(self) -> HpaArgs:

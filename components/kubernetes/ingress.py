@@ -43,7 +43,8 @@ class IngressArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the Ingress."""
     transforms: Mapping[Literal["ingress", "rate_limit"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts)."""
+    """Escape hatch per child role (`ingress`, `rate_limit`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Ingress(pulumi.ComponentResource):

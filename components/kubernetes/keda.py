@@ -81,7 +81,8 @@ class KedaScalerArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the ScaledObject."""
     transforms: Mapping[Literal["scaled_object", "trigger_auth"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts)."""
+    """Escape hatch per child role (`scaled_object`, `trigger_auth`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @model_validator(mode="after")
     def _sane(self) -> KedaScalerArgs:

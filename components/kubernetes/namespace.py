@@ -24,7 +24,8 @@ class NamespaceArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Extra labels (the stack's tags go here)."""
     transforms: Mapping[Literal["namespace"], Transform] = {}
-    """Escape hatch: a dict merged into the Namespace args, or fn(args, opts)."""
+    """Escape hatch per child role (`namespace`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Namespace(pulumi.ComponentResource):

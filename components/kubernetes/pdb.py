@@ -26,7 +26,8 @@ class PdbArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the PDB."""
     transforms: Mapping[Literal["pdb"], Transform] = {}
-    """Escape hatch: a dict merged into the PDB args, or fn(args, opts)."""
+    """Escape hatch per child role (`pdb`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Pdb(pulumi.ComponentResource):

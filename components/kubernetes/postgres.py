@@ -65,8 +65,9 @@ class PostgresArgs(ComponentArgs):
     """StorageClass. None: the cluster default."""
     labels: dict[str, str] = {}
     """Labels on every object."""
-    transforms: Mapping[Literal["service", "statefulset", "init_sql", "cluster"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts)."""
+    transforms: Mapping[Literal["cluster", "init_sql", "service", "statefulset"], Transform] = {}
+    """Escape hatch per child role (`cluster`, `init_sql`, `service`, `statefulset`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
     @model_validator(mode="after")
     def _password(self) -> PostgresArgs:

@@ -49,7 +49,8 @@ class QdrantArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on every object."""
     transforms: Mapping[Literal["service", "statefulset"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts)."""
+    """Escape hatch per child role (`service`, `statefulset`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Qdrant(pulumi.ComponentResource):

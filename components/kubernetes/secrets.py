@@ -75,8 +75,9 @@ class AppSecretsArgs(ComponentArgs):
     """How often the operator re-reads the cloud secret (rotation reaches pods on their next restart)."""
     labels: dict[str, str] = {}
     """Labels on the Secrets."""
-    transforms: Mapping[Literal["secret", "external_secret"], Transform] = {}
-    """Escape hatch: a dict merged into a child's args, or fn(args, opts)."""
+    transforms: Mapping[Literal["external_secret", "secret"], Transform] = {}
+    """Escape hatch per child role (`external_secret`, `secret`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 def check_sources(secrets: Mapping[str, SecretRef], external_secrets_store: str | None,

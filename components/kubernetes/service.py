@@ -27,7 +27,8 @@ class ServiceArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the Service."""
     transforms: Mapping[Literal["service"], Transform] = {}
-    """Escape hatch: a dict merged into the Service args, or fn(args, opts)."""
+    """Escape hatch per child role (`service`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Service(pulumi.ComponentResource):

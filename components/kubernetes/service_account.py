@@ -25,7 +25,8 @@ class ServiceAccountArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the service account."""
     transforms: Mapping[Literal["service_account"], Transform] = {}
-    """Escape hatch: a dict merged into the ServiceAccount args, or fn(args, opts)."""
+    """Escape hatch per child role (`service_account`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class ServiceAccount(pulumi.ComponentResource):

@@ -37,7 +37,8 @@ class VpaArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Labels on the VPA."""
     transforms: Mapping[Literal["vpa"], Transform] = {}
-    """Escape hatch: a dict merged into the VPA args, or fn(args, opts)."""
+    """Escape hatch per child role (`vpa`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Vpa(pulumi.ComponentResource):

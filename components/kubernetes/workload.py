@@ -87,7 +87,8 @@ class WorkloadArgs(ComponentArgs):
     labels: dict[str, str] = {}
     """Extra labels on the Deployment and its pods (the stack's tags)."""
     transforms: Mapping[Literal["deployment"], Transform] = {}
-    """Escape hatch: a dict merged into the Deployment args, or fn(args, opts)."""
+    """Escape hatch per child role (`deployment`): a dict deep-merged into that child's args, or
+    fn(args, opts) that edits them. Any other role is refused, naming these."""
 
 
 class Workload(pulumi.ComponentResource):
