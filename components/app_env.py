@@ -30,6 +30,20 @@ def http_health_check(port: int, path: str = WORKER_HEALTH_PATH, timeout_seconds
             f"timeout={timeout_seconds})\" || exit 1")
 
 
+QUEUE_STREAM = "agent:tasks"
+"""Redis stream of tasks: AGENT_QUEUE_STREAM and the KEDA trigger's `stream` (agent_app's default)."""
+QUEUE_GROUP = "agent-workers"
+"""Consumer group: AGENT_QUEUE_GROUP and the KEDA trigger's `consumerGroup` (agent_app's default)."""
+
+
+def environment_name(config: DeploymentConfig) -> str:
+    """AGENT_ENVIRONMENT: the app knows dev, staging and prod; any other non-production name is
+    treated as staging so placeholder secrets are refused there too."""
+    if config.is_production:
+        return "prod"
+    return "dev" if config.environment == "dev" else "staging"
+
+
 def app_environment(config: DeploymentConfig, **endpoints: Any) -> dict[str, Any]:
     """Plain (non-secret) settings for the app, plus endpoint values given as keyword args.
 
@@ -37,7 +51,7 @@ def app_environment(config: DeploymentConfig, **endpoints: Any) -> dict[str, Any
     (`queue_url=queue.url` -> `AGENT_QUEUE_URL`); None values are dropped.
     """
     env: dict[str, Any] = {
-        "AGENT_ENVIRONMENT": config.environment,
+        "AGENT_ENVIRONMENT": environment_name(config),
         "AGENT_LLM_PROVIDER": config.app.llm_provider,
         "AGENT_LLM_MODEL": config.app.llm_model,
         "AGENT_RUN_TIMEOUT_SECONDS": str(config.timeouts.run_seconds),

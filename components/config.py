@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, problems_from_validation_error
 from .regions import region_problem
@@ -467,6 +467,9 @@ class DockerOptions(Section):
 class DeploymentConfig(Section):
     """One AI-agent deployment: everything a stack needs, validated before anything is built."""
 
+    _from_stack: bool = PrivateAttr(False)
+    # Set by `load_stack_deployment`: errors found while building from this config are the stack's.
+
     cloud: Cloud
     """Where it runs: aws, gcp, kubernetes (any cluster) or docker (one machine)."""
     topology: Topology
@@ -649,9 +652,11 @@ def load_stack_deployment() -> DeploymentConfig:
                           f"{raw[:40]!r}; write it as YAML keys under the config key, not a quoted string",
                           origin="stack")
     try:
-        return load_deployment(raw)
+        config = load_deployment(raw)
     except ConfigError as error:
         raise error.from_stack() from None
+    config._from_stack = True
+    return config
 
 
 def stack_file_schema() -> dict[str, Any]:

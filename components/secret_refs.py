@@ -29,7 +29,8 @@ def resolve_secret_refs(config: DeploymentConfig, existing: ExistingKind,
         if ref.config:
             value = project_config.get_secret(ref.config)
             if value is None:
-                raise ConfigError(f"deployment.app.secrets.{env}: config key {ref.config!r} is not set; run "
+                raise ConfigError(f"deployment.app.secrets.{env}: config key {pulumi.get_project()}:{ref.config} "
+                                  "(the project's namespace) is not set; run "
                                   f"`pulumi config set --secret {ref.config} <value>`")
             values[env] = value
         elif getattr(ref, existing):

@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 
 from .config import DeploymentConfig, load_deployment
+from .errors import ConfigError
 
 # cloud -> module holding that cloud's topology classes. Imported lazily: a program for one
 # cloud never pays the import of the others' SDKs.
@@ -55,12 +56,17 @@ class _Facade(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeploymentConfig | Mapping[str, Any],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         config = _as_config(args)
-        if config.topology != self.topology:
-            config = config.model_copy(update={"topology": self.topology})
-            config = load_deployment(config.model_dump())  # re-run the cross-field rules
-        super().__init__(f"agent-infra:topology:{type(self).__name__}", name, None, opts)
-        impl_cls: Any = implementation(config.cloud, self.topology)
-        self.impl = impl_cls(name, config, pulumi.ResourceOptions(parent=self))
+        from_stack = config._from_stack
+        try:
+            if config.topology != self.topology:
+                config = config.model_copy(update={"topology": self.topology})
+                config = load_deployment(config.model_dump())  # re-run the cross-field rules
+            super().__init__(f"agent-infra:topology:{type(self).__name__}", name, None, opts)
+            impl_cls: Any = implementation(config.cloud, self.topology)
+            self.impl = impl_cls(name, config, pulumi.ResourceOptions(parent=self))
+        except ConfigError as error:
+            # A config from the stack file: whatever a block finds wrong with it is the stack's.
+            raise (error.from_stack() if from_stack else error) from None
         self.outputs = dict(self.impl.outputs)  # type: ignore[attr-defined]
         self.endpoint = self.outputs["endpoint"]
         self.register_outputs(self.outputs)

@@ -6,12 +6,9 @@ The Pulumi CLI runs this file with the working directory set to this folder (`ma
 """
 
 import pulumi
-from agent_infra.components import ConfigError, deploy
+from agent_infra.components import deploy
 from agent_infra.components.config import load_stack_deployment
 
-try:
-    agent = deploy("agent", load_stack_deployment())
-except ConfigError as error:
-    raise error.from_stack() from None  # every value here came from the stack file
+agent = deploy("agent", load_stack_deployment())
 for key, value in agent.outputs.items():
     pulumi.export(key, value)

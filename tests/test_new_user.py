@@ -97,6 +97,9 @@ def user_project(wheel: Path, repo_root: Path, tmp_path_factory: pytest.TempPath
     for stack, example, topology in STACKS:
         config = yaml.safe_load((repo_root / "stacks" / f"Pulumi.{example}.yaml").read_text())["config"]
         config["agent-infra:deployment"]["topology"] = topology
+        # The example's own secrets (`{config: apiKeys}`) live in the project's namespace: acme-bot's here.
+        config = {k.replace("agent-infra:", "acme-bot:") if k != "agent-infra:deployment" else k: v
+                  for k, v in config.items()}
         (root / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     # The Pulumi CLI's bootstrap for `toolchain: pip` (sdk/python/toolchain/pip.go InstallDependencies).
     venv = root / "venv"

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from pydantic import Field
 
 from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from ..docker.image import DEFAULT_DOCKERFILE, AgentImage
+from ..agent_image import DEFAULT_DOCKERFILE, AgentImage
 from .iam import Grant
 
 CACHE_TAG = "buildcache"

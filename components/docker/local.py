@@ -19,11 +19,10 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from ..app_env import WORKER_HEALTH_PORT, http_health_check
+from ..agent_image import AgentImage
+from ..app_env import QUEUE_GROUP, QUEUE_STREAM, WORKER_HEALTH_PORT, environment_name, http_health_check
 from ..config import DeploymentConfig, DockerOptions, SecretRef, load_deployment
 from ..errors import ConfigError
-from ..kubernetes.container_agent import QUEUE_GROUP, QUEUE_STREAM, app_environment
-from .image import AgentImage
 
 REDIS_IMAGE = "redis:7.4.2-alpine"
 POSTGRES_IMAGE = "pgvector/pgvector:0.8.0-pg17"
@@ -99,7 +98,7 @@ class ContainerAgent(pulumi.ComponentResource):
             capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
             security_opts=["no-new-privileges:true"], labels=labels, opts=child)
         env: dict[str, str | pulumi.Output[str]] = {
-            "AGENT_ENVIRONMENT": app_environment(config), "AGENT_BIND_HOST": "0.0.0.0",
+            "AGENT_ENVIRONMENT": environment_name(config), "AGENT_BIND_HOST": "0.0.0.0",
             "AGENT_PORT": str(config.app.port), "AGENT_QUEUE_BACKEND": "redis", "AGENT_QUEUE_STREAM": QUEUE_STREAM,
             "AGENT_QUEUE_GROUP": QUEUE_GROUP, "AGENT_STATE_BACKEND": "redis",
             "AGENT_STATE_TTL_SECONDS": str(config.state.ttl_seconds),

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from ..docker.image import AgentImage
+from ..agent_image import AgentImage
 
 
 class ArtifactImageArgs(ComponentArgs):

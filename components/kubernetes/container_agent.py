@@ -15,7 +15,7 @@ from typing import Any
 
 import pulumi
 
-from ..app_env import WORKER_HEALTH_PORT
+from ..app_env import QUEUE_GROUP, QUEUE_STREAM, WORKER_HEALTH_PORT, environment_name
 from ..config import DeploymentConfig, KubernetesOptions, ScheduleConfig, SecretRef, load_deployment
 from ..errors import ConfigError
 from ._common import stack_labels
@@ -41,20 +41,8 @@ from .service_account import ServiceAccount
 from .vpa import Vpa
 from .workload import Workload
 
-QUEUE_STREAM = "agent:tasks"
-"""Redis stream of tasks: AGENT_QUEUE_STREAM and the KEDA trigger's `stream` (agent_app's default)."""
-QUEUE_GROUP = "agent-workers"
-"""Consumer group: AGENT_QUEUE_GROUP and the KEDA trigger's `consumerGroup` (agent_app's default)."""
 REDIS_PASSWORD_VAR = "AGENT_REDIS_PASSWORD"
 POSTGRES_PASSWORD_VAR = "AGENT_POSTGRES_PASSWORD"
-
-
-def app_environment(config: DeploymentConfig) -> str:
-    """AGENT_ENVIRONMENT: the app knows dev, staging and prod; any other non-production name is
-    treated as staging so placeholder secrets are refused there too."""
-    if config.is_production:
-        return "prod"
-    return "dev" if config.environment == "dev" else "staging"
 
 
 def cron_windows(schedules: list[ScheduleConfig], target: str) -> list[CronWindow]:
@@ -264,7 +252,7 @@ class ContainerAgent(pulumi.ComponentResource):
     def _image(self, name: str, config: DeploymentConfig, k: KubernetesOptions) -> pulumi.Output[str]:
         if config.app.image:
             return pulumi.Output.from_input(config.app.image)
-        from ..docker.image import AgentImage
+        from ..agent_image import AgentImage
 
         password = None
         if k.registry_password is not None and k.registry_password.config:
@@ -285,7 +273,7 @@ class ContainerAgent(pulumi.ComponentResource):
         else:
             vectors = "memory"
         data = {
-            "AGENT_ENVIRONMENT": app_environment(config),
+            "AGENT_ENVIRONMENT": environment_name(config),
             "AGENT_BIND_HOST": "0.0.0.0",
             "AGENT_PORT": str(config.app.port),
             "AGENT_QUEUE_BACKEND": "redis",

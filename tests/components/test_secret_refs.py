@@ -24,8 +24,8 @@ def test_config_refs_become_secret_values_and_native_refs_pass_through():
 
 
 def test_missing_config_secret_names_the_command():
-    with pytest.raises(ConfigError, match=r"deployment.app.secrets.AGENT_API_KEYS: config key 'apiKeys' is not set; "
-                                          r"run `pulumi config set --secret apiKeys <value>`"):
+    with pytest.raises(ConfigError, match=r"deployment.app.secrets.AGENT_API_KEYS: config key agent-infra:apiKeys "
+                                          r"\(the project's namespace\) is not set; run `pulumi config set --secret apiKeys <value>`"):
         resolve({"AGENT_API_KEYS": {"config": "apiKeys"}}, "arn", "AWS")
 
 

@@ -16,8 +16,22 @@ def test_queue_defaults_are_encrypted_with_dlq(plan):
     assert dlq.inputs["messageRetentionSeconds"] == 14 * 86_400
     assert queue.inputs["receiveWaitTimeSeconds"] == 20
     component = result.one("agent-infra:aws:Queue", "jobs")
-    assert {r.name for r in result.children(component)} == {"jobs", "jobs-dlq", "jobs-dlq-redrive-allow"}
+    assert {r.name for r in result.children(component)} == {"jobs", "jobs-dlq", "jobs-dlq-redrive-allow",
+                                                             "jobs-dlq-not-empty"}
     assert component.outputs["url"] == queue.outputs["url"]
+
+
+def test_a_queue_on_its_own_alarms_when_its_dlq_is_not_empty(plan):
+    from agent_infra.policy_cli import check_plan
+
+    result = plan.run(lambda: Queue("jobs", {"alarm_actions": ["arn:aws:sns:us-east-1:123456789012:oncall"]}))
+    alarm = result.one("aws:cloudwatch/metricAlarm:MetricAlarm", "jobs-dlq-not-empty")
+    assert alarm.inputs["dimensions"] == {"QueueName": result.one("aws:sqs/queue:Queue", "jobs-dlq").outputs["name"]}
+    assert alarm.inputs["threshold"] == 0 and alarm.inputs["comparisonOperator"] == "GreaterThanThreshold"
+    assert alarm.inputs["alarmActions"] == ["arn:aws:sns:us-east-1:123456789012:oncall"]
+    assert "dlq-alarm" not in {v.policy for v in check_plan(result).violations}  # the README's example, standalone
+    without = plan.run(lambda: Queue("jobs", {"dlq_alarm": False}))
+    assert "dlq-alarm" in {v.policy for v in check_plan(without).mandatory}
 
 
 def test_dlq_accepts_redrive_only_from_its_queue(plan):

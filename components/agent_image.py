@@ -21,9 +21,9 @@ import pulumi
 import pulumi_docker_build as docker_build
 from pydantic import Field
 
-from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from ..errors import ConfigError
-from ..paths import agent_image_context, project_root
+from ._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .errors import ConfigError
+from .paths import agent_image_context, project_root
 
 DEFAULT_DOCKERFILE = "agent_app/Dockerfile"
 """Where the agent_app image is described, relative to the default build context (the folder that
