@@ -127,6 +127,28 @@ def render(
 
 
 @app.command()
+def diagram(
+    stack: StackOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Picture to write: FILE.png or FILE.svg.", dir_okay=False)],
+    project: ProjectOption = Path("."),
+) -> None:
+    """Draw the stack's architecture from its plan (cloud icons; needs Graphviz's `dot`)."""
+    import importlib.util
+    import shutil
+
+    from .diagram import draw
+
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise fail(f"--out: {out.name}: the picture is .png or .svg")
+    if importlib.util.find_spec("diagrams") is None:
+        raise fail("the `diagrams` package is not installed: pip install 'agent-infra[diagram]'")
+    if shutil.which("dot") is None:
+        raise fail("Graphviz is not installed (no `dot` on PATH): apt-get install graphviz, brew install graphviz")
+    plan = build_plan(project, stack)
+    typer.echo(f"wrote {draw(plan, out)}")
+
+
+@app.command()
 def build(
     runtime: Annotated[str, typer.Option(help="Lambda runtime (python3.11, python3.12, python3.13).")] = "python3.12",
     architecture: Annotated[str, typer.Option(help="arm64 (Graviton, cheaper) or x86_64.")] = "arm64",
