@@ -135,16 +135,16 @@ def uses(plan: Plan, drawn: Iterable[Part]) -> list[tuple[str, str]]:
     named = [p for p in drawn_by_urn.values() if by_urn[p.urn].type.startswith(("kubernetes:", "docker:"))]
     config_maps = {str(r.get("metadata.name", r.name)): json.dumps(r.inputs) for r in plan.resources
                    if r.type == "kubernetes:core/v1:ConfigMap"}
-    for part in named:
-        text = json.dumps(by_urn[part.urn].inputs)
+    for node in named:
+        text = json.dumps(by_urn[node.urn].inputs)
         text += " ".join(body for name, body in config_maps.items() if f'"{name}"' in text)  # envFrom
-        for other in named:
+        for peer in named:
             # The data services' URLs are secrets (masked in the plan); the backend settings say which.
-            kinds = [words for kind, words in BACKEND_WORDS.items() if kind in other.label]
-            mentioned = re.search(rf"[\"/@]{re.escape(other.label)}[\":./]", text) or (
-                part.tier == "compute" and any(f'"{word}"' in text for words in kinds for word in words))
-            if other.urn != part.urn and mentioned:
-                a, b = sorted((part, other), key=lambda p: (TIERS.index(p.tier), p.label))
+            kinds = [words for kind, words in BACKEND_WORDS.items() if kind in peer.label]
+            mentioned = re.search(rf"[\"/@]{re.escape(peer.label)}[\":./]", text) or (
+                node.tier == "compute" and any(f'"{word}"' in text for words in kinds for word in words))
+            if peer.urn != node.urn and mentioned:
+                a, b = sorted((node, peer), key=lambda q: (TIERS.index(q.tier), q.label))
                 if (a.tier, b.tier) in FLOWS:
                     edges.add((a.urn, b.urn))
     return sorted(edges)
@@ -162,8 +162,7 @@ def _where(plan: Plan) -> str:
     if not regions:  # the default provider's region shows in what it computed (ARNs, URLs)
         text = " ".join(str(r.outputs.get("arn", "")) for r in plan.custom_resources())
         regions = set(re.findall(r"arn:aws:[a-z0-9-]+:([a-z]{2}-[a-z]+-\d):", text))
-    regions = sorted(regions)
-    return " · ".join(sorted(clouds)) + (f" ({', '.join(regions)})" if regions else "")
+    return " · ".join(sorted(clouds)) + (f" ({', '.join(sorted(regions))})" if regions else "")
 
 
 def draw(plan: Plan, out: Path) -> Path:
