@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from agent_app.core.models import ChunkType, RunInput, RunStatus
 
 
 class RunRequest(RunInput):
-    stream: bool = Field(False, description="Answer with server-sent events, one per chunk.")
+    stream: StrictBool = Field(False, description="Answer with server-sent events, one per chunk (a JSON boolean).")
 
 
 class WebhookRequest(RunInput):

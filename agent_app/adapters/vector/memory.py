@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent_app.core.embedding import cosine, embed
+from agent_app.core.models import DEFAULT_PRINCIPAL
 
 
 class MemoryVectors:
@@ -17,9 +18,15 @@ class MemoryVectors:
         while len(self._items) > self.max_items:
             self._items.pop(next(iter(self._items)))
 
-    async def search(self, query: str, k: int = 3) -> list[tuple[str, float, dict[str, Any]]]:
+    async def search(
+        self, query: str, k: int = 3, namespace: str | None = None
+    ) -> list[tuple[str, float, dict[str, Any]]]:
         q = embed(query)
-        scored = [(text, cosine(q, vec), meta) for text, vec, meta in self._items.values()]
+        scored = [
+            (text, cosine(q, vec), meta)
+            for text, vec, meta in self._items.values()
+            if namespace is None or meta.get("principal", DEFAULT_PRINCIPAL) == namespace
+        ]
         scored = [s for s in scored if s[1] > 0.05]
         return sorted(scored, key=lambda s: s[1], reverse=True)[: max(1, min(k, 20))]
 
