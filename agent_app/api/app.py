@@ -60,6 +60,7 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **_AUTH_ERRORS,
+    400: {"model": Problem, "description": "Body bytes that cannot be parsed (not UTF-8 JSON)"},
     413: {"model": Problem, "description": "Body too large"},
     422: {"model": Problem, "description": "Invalid body or parameters; detail[].loc names the field"},
 }

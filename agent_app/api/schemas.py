@@ -13,11 +13,16 @@ class RunRequest(RunInput):
     stream: StrictBool = Field(False, description="Answer with server-sent events, one per chunk (a JSON boolean).")
 
 
+CALLBACK_URL_PATTERN = r"^https?://[A-Za-z0-9._~%-]+(:[0-9]{1,5})?([/?#]\S*)?$"
+
+
 class WebhookRequest(RunInput):
     callback_url: str | None = Field(
         None,
         max_length=2048,
-        description="Where the result is POSTed (Standard Webhooks signed). https only.",
+        pattern=CALLBACK_URL_PATTERN,
+        description="Where the result is POSTed (Standard Webhooks signed). https only "
+        "(plain http too with AGENT_CALLBACK_ALLOW_PRIVATE, labs and tests).",
     )
 
 
