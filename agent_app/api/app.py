@@ -69,13 +69,13 @@ _POLICIES = (None, "enqueue", "reject", "interrupt")
 # Declared so the OpenAPI document names the credentials; the check itself is principal_of.
 _API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="ApiKey", auto_error=False)
 _BEARER = HTTPBearer(scheme_name="Bearer", auto_error=False)
-_SIGNATURE = APIKeyHeader(
-    name="webhook-signature",
-    scheme_name="StandardWebhooks",
-    auto_error=False,
-    description="With AGENT_WEBHOOK_SIGNING_SECRET set, /webhook takes Standard Webhooks headers "
+_SIGNATURE_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "webhook-signature",
+    "description": "With AGENT_WEBHOOK_SIGNING_SECRET set, /webhook takes Standard Webhooks headers "
     "(webhook-id, webhook-timestamp, webhook-signature) instead of an API key.",
-)
+}
 
 
 def create_app(
@@ -423,7 +423,9 @@ def create_app(
         loopback dev), so it never claims a credential the server does not check."""
         if app.openapi_schema is None:
             doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            if anonymous:
+            if not anonymous:
+                doc.setdefault("components", {}).setdefault("securitySchemes", {})["StandardWebhooks"] = _SIGNATURE_SCHEME
+            else:
                 doc.get("components", {}).pop("securitySchemes", None)
                 for item in doc.get("paths", {}).values():
                     for operation in item.values():
