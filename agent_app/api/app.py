@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from agent_app import __version__
+from agent_app.adapters.redis_tls import tls_options
 from agent_app.api.schemas import (
     CallbackView,
     ChunkOut,
@@ -41,7 +42,6 @@ from agent_app.api.security import (
     principal_of,
     source_of,
 )
-from agent_app.adapters.redis_tls import tls_options
 from agent_app.callbacks import verify
 from agent_app.core.models import SESSION_ID_PATTERN, Chunk, RunInput, RunStatus, Task, scoped
 from agent_app.core.ports import BackendUnavailable

@@ -141,18 +141,38 @@ def limiter_storage_uri(redis_url: str | None) -> str:
 
 
 @dataclass
+class _Lease:
+    tokens: int = 0
+    expires: float = 0.0
+    second: int = 0
+    this_second: int = 0
+    last_second: int = 0
+
+
+@dataclass
 class RateLimiter:
     """Fixed one-minute windows per key through ``limits``: ``per_minute`` requests a minute per API
     key (or per source address when anonymous), counted in ``storage`` (Redis: shared by every API
-    instance). One round trip per request; a store that does not answer in ``timeout`` -> 503."""
+    instance). A store that does not answer in ``timeout`` -> 503.
+
+    A busy key takes its hits from the store in leases: an instance that saw ``n`` requests of a
+    key in the last second counts ``min(n, per_minute // 20, 50)`` at once and spends them locally
+    for up to a second, so the accept path does not pay a store round trip per request when it is
+    hot. A key seen once a second or less is counted one by one (exact). Leases are counted before
+    they are spent, so instances never allow more than the limit within a window, except for the
+    unspent part of a lease carried across a window's end (at most 5% of the limit per instance);
+    the end of a window can leave up to one lease unspent (fewer requests than the limit)."""
 
     per_minute: int
     storage: Storage = field(default_factory=MemoryStorage)
     timeout: float = 1.5
+    lease_seconds: float = 1.0
+    _leases: dict[str, _Lease] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._limiter = FixedWindowRateLimiter(self.storage)
         self._item = RateLimitItemPerMinute(max(1, self.per_minute))
+        self._max_lease = max(1, min(50, self.per_minute // 20))
 
     @classmethod
     def from_uri(cls, per_minute: int, uri: str, **options: Any) -> RateLimiter:
@@ -161,17 +181,38 @@ class RateLimiter:
         storage = RedisStorage(uri, implementation="redispy", wrap_exceptions=True, socket_connect_timeout=1, **options)
         return cls(per_minute, storage)
 
+    def _lease_of(self, key: str, now: float) -> _Lease:
+        lease = self._leases.get(key)
+        if lease is None:
+            if len(self._leases) > 100_000:
+                self._leases.clear()
+            lease = self._leases[key] = _Lease()
+        second = int(now)
+        if second != lease.second:
+            lease.last_second = lease.this_second if second == lease.second + 1 else 0
+            lease.second, lease.this_second = second, 0
+        lease.this_second += 1
+        return lease
+
     async def hit(self, key: str) -> float | None:
         """None if allowed, else seconds until the window resets."""
         if self.per_minute <= 0:
             return None
+        now = time.monotonic()
+        lease = self._lease_of(key, now)
+        if lease.tokens > 0 and lease.expires > now:
+            lease.tokens -= 1
+            return None
+        size = max(1, min(self._max_lease, lease.last_second))
         try:
             async with asyncio.timeout(self.timeout):
-                if await self._limiter.hit(self._item, "rl", key):
+                if await self._limiter.hit(self._item, "rl", key, cost=size):
+                    lease.tokens, lease.expires = size - 1, now + self.lease_seconds
                     return None
                 reset, _remaining = await self._limiter.get_window_stats(self._item, "rl", key)
         except Exception as exc:  # the store's errors, wrapped by limits, or our timeout
             raise BackendUnavailable(f"rate-limit store: {type(exc).__name__}: {exc}") from exc
+        lease.tokens = 0
         RATE_LIMITED.inc()
         return max(0.0, reset - time.time())
 

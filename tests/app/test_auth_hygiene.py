@@ -100,3 +100,26 @@ def test_query_keys_only_on_websocket_and_redacted_from_every_log_line(tmp_path:
     text = log_path.read_text()
     assert "api_key=[redacted]" in text, text[-2000:]
     assert KEY not in text
+
+
+def test_leased_counting_never_exceeds_the_shared_limit(redis_server: RedisProcess) -> None:
+    """Hot keys are counted in leases (up to 50 hits per store call); two instances sharing one
+    Redis still allow at most the limit in a window, and lose at most a lease each."""
+    from agent_app.api.security import RateLimiter, limiter_storage_uri
+
+    async def main() -> int:
+        uri = limiter_storage_uri(redis_server.url)
+        one, two = RateLimiter.from_uri(1_000, uri), RateLimiter.from_uri(1_000, uri)
+        key = f"lease-{uuid.uuid4().hex[:8]}"
+        allowed = 0
+        try:
+            for i in range(1_500):
+                if await (one, two)[i % 2].hit(key) is None:
+                    allowed += 1
+        finally:
+            await one.close()
+            await two.close()
+        return allowed
+
+    allowed = asyncio.run(main())
+    assert 1_000 - 2 * 50 <= allowed <= 1_000, allowed
