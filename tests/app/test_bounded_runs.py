@@ -52,6 +52,8 @@ def test_same_message_200_times_flat_size_and_latency_healthz_answers(tmp_path: 
         assert max(sizes[10:]) - min(sizes[10:]) < 100, (sizes[:12], sizes[-3:])
         assert max(sizes) < 8_000, max(sizes)
         early, late = statistics.median(seconds[10:40]), statistics.median(seconds[-30:])
+        print(f"sizes {sizes[0]} -> {sizes[10]} -> {sizes[-1]} B; median latency {early * 1000:.1f} -> "
+              f"{late * 1000:.1f} ms; {len(health)} /healthz probes, max {max(s for _, s in health) * 1000:.0f} ms")
         assert late < 5 * early + 0.05, (early, late)
         assert health and all(code == 200 for code, _ in health), [h for h in health if h[0] != 200][:5]
         assert max(s for _, s in health) < 5, max(s for _, s in health)

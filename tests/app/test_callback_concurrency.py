@@ -105,6 +105,7 @@ def test_hanging_receivers_do_not_delay_a_healthy_one(tmp_path: Path, redis_serv
         )
         assert cb["attempts"] == 3 and len(healthy.arrivals) == 3
         first, second, third = (t - submitted for t in healthy.arrivals)
+        print(f"healthy receiver attempts at {first:.2f}s, {second:.2f}s, {third:.2f}s after submission")
         # first attempt at once; retries after full-jitter backoff (<= 2 s, <= 4 s) plus a 0.5 s poll
         assert first < 5, first
         assert second - first < 6, second - first

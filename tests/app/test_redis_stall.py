@@ -39,6 +39,7 @@ def test_redis_stall_503_never_runs_202_always_does(tmp_path: Path) -> None:
                 ready_seconds = time.monotonic() - started
                 assert ready.status_code == 503 and "unavailable" in ready.json()["checks"]["queue"]
                 assert ready_seconds < 3, ready_seconds
+                print(f"/readyz answered 503 in {ready_seconds:.2f}s during the stall")
                 answers: list[httpx.Response] = []
 
                 def submit(headers: dict[str, str]) -> None:
