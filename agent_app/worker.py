@@ -424,7 +424,7 @@ class HealthServer:
             return (200 if alive else 503), {"status": "ok" if alive else "fetch loop stopped", **status}
         if path == HEALTH_READINESS_PATH:
             try:
-                await asyncio.wait_for(self.worker.ping(), 3.0)
+                await asyncio.wait_for(self.worker.ping(), 1.5)  # a stalled queue shows within 2 s
                 queue = "ok"
             except (BackendUnavailable, TimeoutError) as exc:
                 queue = f"unavailable: {exc}"
