@@ -7,7 +7,7 @@ rotate its secret without a gap. A secret may be given as ``whsec_<base64>`` or 
 
 Delivery runs from the outbox in the task store: full-jitter exponential backoff (1 s doubling to
 1 h) for ``max_age_seconds`` (default 36 h, at least 24 h), ``Retry-After`` honoured, a ``410 Gone``
-stops at once, and every attempt goes through the SSRF guard (:mod:`agent_app.core.netguard`).
+stops at once, and every attempt goes through the SSRF guard (:mod:`agent_infra.agent_app.core.netguard`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from agent_app.core.netguard import BlockedDestination, NetPolicy, guarded_request
-from agent_app.metrics import CALLBACKS
+from .core.netguard import BlockedDestination, NetPolicy, guarded_request
+from .metrics import CALLBACKS
 
 log = logging.getLogger("agent_app.callbacks")
 

@@ -16,7 +16,7 @@
 Cold start: importing this module imports nothing heavy; the event loop, the adapters (boto3
 clients), the FastAPI app and Powertools are built on first use and kept for the life of the
 execution environment. Session state is restored from and saved to DynamoDB with a TTL and a
-version check on every step (``agent_app.adapters.state.dynamodb``).
+version check on every step (``agent_infra.agent_app.adapters.state.dynamodb``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from agent_app.core.models import Task
-    from agent_app.wiring import Container
+    from .core.models import Task
+    from .wiring import Container
 
 log = logging.getLogger("agent_app.lambda")
 T = TypeVar("T")
@@ -49,7 +49,7 @@ class Runtime:
     """Everything built once per execution environment and reused by every invocation."""
 
     def __init__(self) -> None:
-        from agent_app.wiring import build
+        from .wiring import build
 
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
@@ -68,7 +68,7 @@ class Runtime:
         if self._http is None:
             from mangum import Mangum
 
-            from agent_app.api.app import create_app
+            from .api.app import create_app
 
             app = create_app(self.container, embedded_worker=False, allow_anonymous=False)
             # lifespan off: the container is started once above and must outlive each invocation.
@@ -78,7 +78,7 @@ class Runtime:
     @property
     def sender(self) -> Any:
         if self._sender is None:
-            from agent_app.callbacks import CallbackSender
+            from .callbacks import CallbackSender
 
             settings = self.container.settings
             self._sender = CallbackSender(self.container.store, (settings.secret("callback_signing_secret") or "").split(),
@@ -99,7 +99,7 @@ class Runtime:
 
     def ddb(self) -> Any:
         if "dynamodb" not in self._mgmt:
-            from agent_app.adapters.state.dynamodb import make_client
+            from .adapters.state.dynamodb import make_client
 
             self._mgmt["dynamodb"] = make_client("dynamodb")
         return self._mgmt["dynamodb"]
@@ -161,7 +161,7 @@ def queue_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def task_of_record(record: dict[str, Any]) -> Task:
     """An SQS record's task, with the attempt SQS and earlier hand-backs counted."""
-    from agent_app.core.models import Task
+    from .core.models import Task
 
     task = Task.from_json(record["body"])
     received = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
@@ -214,7 +214,7 @@ def _connections_table(rt: Runtime) -> str:
 
 
 async def _table_call(rt: Runtime, op: str, **kwargs: Any) -> Any:
-    from agent_app.adapters.state.dynamodb import call
+    from .adapters.state.dynamodb import call
 
     return await call(getattr(rt.ddb(), op), TableName=_connections_table(rt), **kwargs)
 
@@ -222,7 +222,7 @@ async def _table_call(rt: Runtime, op: str, **kwargs: Any) -> Any:
 async def _connect(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
     from fastapi import HTTPException
 
-    from agent_app.api.security import Authenticator, parse_api_keys
+    from .api.security import Authenticator, parse_api_keys
 
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     query = event.get("queryStringParameters") or {}
@@ -244,9 +244,9 @@ async def _connect(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
 async def _default(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
     from pydantic import ValidationError
 
-    from agent_app.adapters.state.dynamodb import call, is_conditional_failure
-    from agent_app.core.models import DEFAULT_PRINCIPAL, Chunk, RunInput
-    from agent_app.core.service import SessionBusy
+    from .adapters.state.dynamodb import call, is_conditional_failure
+    from .core.models import DEFAULT_PRINCIPAL, Chunk, RunInput
+    from .core.service import SessionBusy
 
     ctx = event["requestContext"]
     connection_id = ctx["connectionId"]

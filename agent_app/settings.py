@@ -213,7 +213,7 @@ class Settings(BaseSettings):
     llm_api_key_secret_arn: str | None = None
     api_keys: SecretStr | None = None
     """Comma-separated API keys (one ``default`` principal, every scope), or a JSON list
-    ``[{"key", "principal", "scopes": ["runs", "operator"]}]`` (tenants; ``agent_app.api.security``)."""
+    ``[{"key", "principal", "scopes": ["runs", "operator"]}]`` (tenants; ``agent_infra.agent_app.api.security``)."""
     api_keys_secret_arn: str | None = None
     webhook_signing_secret: SecretStr | None = None
     """Inbound ``/webhook`` HMAC (Standard Webhooks). Space-separated values allow rotation."""

@@ -13,16 +13,16 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from agent_app.adapters.llm.offline import OfflineLLM
-from agent_app.adapters.queue.memory import MemoryQueue
-from agent_app.adapters.state.memory import MemoryState
-from agent_app.adapters.vector.memory import MemoryVectors
-from agent_app.core.llm import ResilientLLM
-from agent_app.core.netguard import NetPolicy
-from agent_app.core.ports import LLM, BackendUnavailable, StateStore, TaskQueue, TaskStore, VectorMemory
-from agent_app.core.service import AgentService
-from agent_app.core.tools import builtin_tools
-from agent_app.settings import Settings
+from .adapters.llm.offline import OfflineLLM
+from .adapters.queue.memory import MemoryQueue
+from .adapters.state.memory import MemoryState
+from .adapters.vector.memory import MemoryVectors
+from .core.llm import ResilientLLM
+from .core.netguard import NetPolicy
+from .core.ports import LLM, BackendUnavailable, StateStore, TaskQueue, TaskStore, VectorMemory
+from .core.service import AgentService
+from .core.tools import builtin_tools
+from .settings import Settings
 
 log = logging.getLogger("agent_app")
 
@@ -100,7 +100,7 @@ def _need_redis(settings: Settings, var: str) -> str:
 
 def _optional(module: str, cls: str, var: str) -> Any:
     try:
-        return getattr(importlib.import_module(module), cls)
+        return getattr(importlib.import_module(module, __package__), cls)
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(f"{var}: backend module {module}.{cls} is not available: {exc}") from exc
 
@@ -109,7 +109,7 @@ def build_queue(settings: Settings) -> TaskQueue:
     if settings.queue_backend == "memory":
         return MemoryQueue(max_attempts=settings.queue_max_attempts)
     if settings.queue_backend == "redis":
-        from agent_app.adapters.queue.redis_streams import RedisStreamsQueue
+        from .adapters.queue.redis_streams import RedisStreamsQueue
 
         return RedisStreamsQueue.from_url(
             _need_redis(settings, "AGENT_QUEUE_BACKEND"),
@@ -123,7 +123,7 @@ def build_queue(settings: Settings) -> TaskQueue:
     if settings.queue_backend == "sqs":
         if not settings.queue_url:
             raise ConfigurationError("AGENT_QUEUE_BACKEND=sqs needs AGENT_QUEUE_URL")
-        queue: TaskQueue = _optional("agent_app.adapters.queue.sqs", "SqsQueue", "AGENT_QUEUE_BACKEND")(settings)
+        queue: TaskQueue = _optional(".adapters.queue.sqs", "SqsQueue", "AGENT_QUEUE_BACKEND")(settings)
         return queue
     raise ConfigurationError(f"AGENT_QUEUE_BACKEND={settings.queue_backend}: not implemented in this build")
 
@@ -132,13 +132,13 @@ def build_state(settings: Settings) -> StateStore:
     if settings.state_backend == "memory":
         return MemoryState()
     if settings.state_backend == "redis":
-        from agent_app.adapters.state.redis import RedisState
+        from .adapters.state.redis import RedisState
 
         return RedisState.from_url(_need_redis(settings, "AGENT_STATE_BACKEND"), ca_cert=settings.redis_ca_cert,
                                    ttl_seconds=settings.state_ttl_seconds)
     if not settings.state_table:
         raise ConfigurationError("AGENT_STATE_BACKEND=dynamodb needs AGENT_STATE_TABLE")
-    state: StateStore = _optional("agent_app.adapters.state.dynamodb", "DynamoState", "AGENT_STATE_BACKEND")(settings)
+    state: StateStore = _optional(".adapters.state.dynamodb", "DynamoState", "AGENT_STATE_BACKEND")(settings)
     return state
 
 
@@ -151,22 +151,22 @@ def build_store(settings: Settings) -> Any:
     if backend == "dynamodb":
         if not settings.state_table:
             raise ConfigurationError("AGENT_STORE_BACKEND=dynamodb needs AGENT_STATE_TABLE")
-        return _optional("agent_app.adapters.store.dynamodb", "DynamoStore", "AGENT_STORE_BACKEND")(settings)
+        return _optional(".adapters.store.dynamodb", "DynamoStore", "AGENT_STORE_BACKEND")(settings)
     # Imported here: SQLAlchemy costs ~200 ms of import, which serverless (DynamoDB) never needs.
-    from agent_app.adapters.store.sql import SqlStore
+    from .adapters.store.sql import SqlStore
 
     return SqlStore(settings.sqlalchemy_url)
 
 
 def build_vectors(settings: Settings) -> VectorMemory:
     if settings.vector_backend == "pgvector":
-        from agent_app.adapters.vector.pgvector import PgVectorMemory
+        from .adapters.vector.pgvector import PgVectorMemory
 
         return PgVectorMemory(settings.sqlalchemy_url)
     if settings.vector_backend == "qdrant":
         if not settings.qdrant_url:
             raise ConfigurationError("AGENT_VECTOR_BACKEND=qdrant needs AGENT_QDRANT_URL, e.g. http://qdrant:6333")
-        from agent_app.adapters.vector.qdrant import QdrantMemory
+        from .adapters.vector.qdrant import QdrantMemory
 
         return QdrantMemory(
             settings.qdrant_url,
@@ -178,7 +178,7 @@ def build_vectors(settings: Settings) -> VectorMemory:
             raise ConfigurationError(
                 "AGENT_VECTOR_BACKEND=opensearch needs AGENT_VECTOR_ENDPOINT, e.g. https://<id>.<region>.aoss.amazonaws.com"
             )
-        from agent_app.adapters.vector.opensearch import OpenSearchMemory
+        from .adapters.vector.opensearch import OpenSearchMemory
 
         try:
             return OpenSearchMemory(settings.vector_endpoint, index=settings.vector_index)
@@ -192,7 +192,7 @@ def build_llm(settings: Settings) -> LLM:
     if provider == "offline":
         inner: Any = OfflineLLM(think_seconds=settings.llm_think_seconds)
     elif provider == "openai":
-        from agent_app.adapters.llm.openai import OpenAIChat
+        from .adapters.llm.openai import OpenAIChat
 
         inner = OpenAIChat(
             model=settings.llm_model or "gpt-4o-mini",
@@ -200,7 +200,7 @@ def build_llm(settings: Settings) -> LLM:
             base_url=settings.llm_base_url or "https://api.openai.com/v1",
         )
     elif provider == "anthropic":
-        from agent_app.adapters.llm.anthropic import AnthropicMessages
+        from .adapters.llm.anthropic import AnthropicMessages
 
         inner = AnthropicMessages(
             model=settings.llm_model or "claude-sonnet-4-5",
@@ -208,7 +208,7 @@ def build_llm(settings: Settings) -> LLM:
             base_url=settings.llm_base_url or "https://api.anthropic.com",
         )
     else:
-        from agent_app.adapters.llm.bedrock import BedrockConverse
+        from .adapters.llm.bedrock import BedrockConverse
 
         inner = BedrockConverse(model=settings.llm_model or "anthropic.claude-3-5-haiku-20241022-v1:0")
     return ResilientLLM(inner)

@@ -31,12 +31,12 @@ from typing import Any
 
 import httpx
 
-from agent_app.callbacks import CallbackSender
-from agent_app.core.models import Delivery
-from agent_app.core.ports import BackendUnavailable
-from agent_app.metrics import RUN_SECONDS, RUNS, WORKER_BUSY
-from agent_app.settings import HEALTH_LIVENESS_PATH, HEALTH_READINESS_PATH
-from agent_app.wiring import Container
+from .callbacks import CallbackSender
+from .core.models import Delivery
+from .core.ports import BackendUnavailable
+from .metrics import RUN_SECONDS, RUNS, WORKER_BUSY
+from .settings import HEALTH_LIVENESS_PATH, HEALTH_READINESS_PATH
+from .wiring import Container
 
 log = logging.getLogger("agent_app.worker")
 

@@ -16,9 +16,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from agent_app import __version__
-from agent_app.adapters.redis_tls import tls_options
-from agent_app.api.schemas import (
+from .. import __version__
+from ..adapters.redis_tls import tls_options
+from .schemas import (
     CallbackView,
     ChunkOut,
     Problem,
@@ -29,7 +29,7 @@ from agent_app.api.schemas import (
     TaskView,
     WebhookRequest,
 )
-from agent_app.api.security import (
+from .security import (
     Authenticator,
     BodySizeLimit,
     FailureThrottle,
@@ -42,13 +42,13 @@ from agent_app.api.security import (
     principal_of,
     source_of,
 )
-from agent_app.callbacks import verify
-from agent_app.core.models import SESSION_ID_PATTERN, Chunk, RunInput, RunStatus, Task, scoped
-from agent_app.core.ports import BackendUnavailable
-from agent_app.core.service import AgentService, IdempotencyConflict, SessionBusy
-from agent_app.core.session import final_status
-from agent_app.metrics import ACCEPTED, WEBHOOK_REPLAYS
-from agent_app.wiring import Container, build
+from ..callbacks import verify
+from ..core.models import SESSION_ID_PATTERN, Chunk, RunInput, RunStatus, Task, scoped
+from ..core.ports import BackendUnavailable
+from ..core.service import AgentService, IdempotencyConflict, SessionBusy
+from ..core.session import final_status
+from ..metrics import ACCEPTED, WEBHOOK_REPLAYS
+from ..wiring import Container, build
 
 log = logging.getLogger("agent_app.api")
 
@@ -106,7 +106,7 @@ def create_app(
         await container.start()
         worker_task = None
         if embedded_worker:
-            from agent_app.worker import Worker
+            from ..worker import Worker
 
             app.state.worker = Worker(container, grace_seconds=5.0)
             worker_task = asyncio.create_task(app.state.worker.run())

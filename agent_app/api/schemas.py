@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, StrictBool
 
-from agent_app.core.models import ChunkType, RunInput, RunStatus
+from ..core.models import ChunkType, RunInput, RunStatus
 
 
 class RunRequest(RunInput):

@@ -31,9 +31,9 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent_app.core.models import DEFAULT_PRINCIPAL
-from agent_app.core.ports import BackendUnavailable
-from agent_app.metrics import AUTH_FAILURES, RATE_LIMITED
+from ..core.models import DEFAULT_PRINCIPAL
+from ..core.ports import BackendUnavailable
+from ..metrics import AUTH_FAILURES, RATE_LIMITED
 
 SCOPES = frozenset({"runs", "operator"})
 _PRINCIPAL_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -2,7 +2,7 @@
 
 The core and the transports use only these; each adapter under ``agent_app/adapters/<port>/``
 implements one of them (one implementation per file). A new backend (SQS, DynamoDB, Pub/Sub...)
-is a class with these methods, registered in :mod:`agent_app.wiring`, and must pass the shared
+is a class with these methods, registered in :mod:`agent_infra.agent_app.wiring`, and must pass the shared
 contract suite in ``tests/app/contracts``.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from agent_app.core.llm import LLMReply, Message, ToolSpec
-from agent_app.core.models import Chunk, Delivery, RunStatus, SubmitOutcome, Task
+from .llm import LLMReply, Message, ToolSpec
+from .models import Chunk, Delivery, RunStatus, SubmitOutcome, Task
 
 
 class BackendUnavailable(RuntimeError):
@@ -176,7 +176,7 @@ class VectorMemory(Protocol):
 
 @runtime_checkable
 class LLM(Protocol):
-    """A chat model with tool calling. Adapters raise :class:`agent_app.core.llm.ProviderError`."""
+    """A chat model with tool calling. Adapters raise :class:`agent_infra.agent_app.core.llm.ProviderError`."""
 
     name: str
 

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent_app.core.bounds import memory_text
-from agent_app.core.models import (
+from .bounds import memory_text
+from .models import (
     DEFAULT_PRINCIPAL,
     Chunk,
     RunInput,
@@ -25,10 +25,10 @@ from agent_app.core.models import (
     request_fingerprint,
     scoped,
 )
-from agent_app.core.netguard import NetPolicy
-from agent_app.core.ports import LLM, StateStore, TaskQueue, TaskStore, VectorMemory
-from agent_app.core.session import AgentSession, final_status
-from agent_app.core.tools import ToolContext, ToolRegistry
+from .netguard import NetPolicy
+from .ports import LLM, StateStore, TaskQueue, TaskStore, VectorMemory
+from .session import AgentSession, final_status
+from .tools import ToolContext, ToolRegistry
 
 SessionPolicy = Literal["enqueue", "reject", "interrupt"]
 

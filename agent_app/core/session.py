@@ -12,11 +12,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from agent_app.core.bounds import clip
-from agent_app.core.llm import Message, ProviderError
-from agent_app.core.models import Chunk, RunStatus
-from agent_app.core.ports import LLM
-from agent_app.core.tools import ToolContext, ToolError, ToolRegistry
+from .bounds import clip
+from .llm import Message, ProviderError
+from .models import Chunk, RunStatus
+from .ports import LLM
+from .tools import ToolContext, ToolError, ToolRegistry
 
 SYSTEM_PROMPT = (
     "You are a helpful agent. Use the tools when they help: calculator for arithmetic, "

@@ -22,11 +22,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_app.core.bounds import clip
-from agent_app.core.llm import ToolSpec
-from agent_app.core.models import DEFAULT_PRINCIPAL
-from agent_app.core.netguard import BlockedDestination, NetPolicy, guarded_request
-from agent_app.core.ports import VectorMemory
+from .bounds import clip
+from .llm import ToolSpec
+from .models import DEFAULT_PRINCIPAL
+from .netguard import BlockedDestination, NetPolicy, guarded_request
+from .ports import VectorMemory
 
 
 @dataclass

@@ -83,7 +83,7 @@ def test_query_keys_only_on_websocket_and_redacted_from_every_log_line(tmp_path:
     }
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent_app.cli", "serve", "--log-level", "debug"],
+            [sys.executable, "-m", "agent_infra.agent_app.cli", "serve", "--log-level", "debug"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
@@ -105,7 +105,7 @@ def test_query_keys_only_on_websocket_and_redacted_from_every_log_line(tmp_path:
 def test_leased_counting_never_exceeds_the_shared_limit(redis_server: RedisProcess) -> None:
     """Hot keys are counted in leases (up to 50 hits per store call); two instances sharing one
     Redis still allow at most the limit in a window, and lose at most a lease each."""
-    from agent_app.api.security import RateLimiter, limiter_storage_uri
+    from agent_infra.agent_app.api.security import RateLimiter, limiter_storage_uri
 
     async def main() -> int:
         uri = limiter_storage_uri(redis_server.url)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from agent_app.core.bounds import clip, memory_text
+from agent_infra.agent_app.core.bounds import clip, memory_text
 from tests.app.test_api import auth, serve
 
 

@@ -21,9 +21,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from agent_app import lambda_handler
-from agent_app.adapters.state.dynamodb import DynamoState, StateConflict
-from agent_app.settings import Settings
+from agent_infra.agent_app import lambda_handler
+from agent_infra.agent_app.adapters.state.dynamodb import DynamoState, StateConflict
+from agent_infra.agent_app.settings import Settings
 from tests.app.conftest import MotoServer, Receiver, free_port
 
 KEY = "lambda-test-key"

@@ -14,8 +14,8 @@ import pytest
 import redis
 from websockets.asyncio.client import connect
 
-from agent_app.api.security import parse_api_keys
-from agent_app.core.models import Task
+from agent_infra.agent_app.api.security import parse_api_keys
+from agent_infra.agent_app.core.models import Task
 from tests.app.conftest import RedisProcess
 from tests.app.test_api import serve, wait_for
 

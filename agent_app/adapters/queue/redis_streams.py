@@ -22,9 +22,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agent_app.adapters.redis_tls import tls_options
-from agent_app.core.models import Delivery, SubmitOutcome, Task
-from agent_app.core.ports import BackendUnavailable
+from ..redis_tls import tls_options
+from ...core.models import Delivery, SubmitOutcome, Task
+from ...core.ports import BackendUnavailable
 
 # KEYS: idempotency key, task record, stream; ARGV: task id, task json, ttl s, request hash,
 # '1' if an idempotency key is used, accept deadline (unix ms by the server's clock; '0' = none).

@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from agent_app.core.models import DEFAULT_PRINCIPAL, TERMINAL, RunStatus, Task
-from agent_app.core.ports import BackendUnavailable
+from ...core.models import DEFAULT_PRINCIPAL, TERMINAL, RunStatus, Task
+from ...core.ports import BackendUnavailable
 
 metadata = sa.MetaData()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from agent_app.core.embedding import embed
-from agent_app.core.models import DEFAULT_PRINCIPAL
+from ...core.embedding import embed
+from ...core.models import DEFAULT_PRINCIPAL
 
 
 def _sparse(text: str) -> dict[int, float]:

@@ -34,8 +34,8 @@ from urllib.parse import quote
 
 import httpx
 
-from agent_app.core.embedding import DIMENSIONS, embed
-from agent_app.core.ports import BackendUnavailable
+from ...core.embedding import DIMENSIONS, embed
+from ...core.ports import BackendUnavailable
 
 SERVICE = "aoss"
 VECTOR_FIELD = "embedding"

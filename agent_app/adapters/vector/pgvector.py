@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from agent_app.core.embedding import DIMENSIONS, embed
-from agent_app.core.ports import BackendUnavailable
+from ...core.embedding import DIMENSIONS, embed
+from ...core.ports import BackendUnavailable
 
 
 def _literal(vector: list[float]) -> str:

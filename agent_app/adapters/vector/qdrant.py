@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from agent_app.core.embedding import DIMENSIONS, embed
-from agent_app.core.ports import BackendUnavailable
+from ...core.embedding import DIMENSIONS, embed
+from ...core.ports import BackendUnavailable
 
 _NAMESPACE = uuid.UUID("6f1c0f4e-2b0e-4d8a-9a51-3c1e7d2a9b10")
 
