@@ -12,17 +12,20 @@ stops at once, and every attempt goes through the SSRF guard (:mod:`agent_infra.
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import hashlib
-import hmac
+import binascii
 import json
 import logging
 import random
 import time
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from .core.netguard import BlockedDestination, NetPolicy, guarded_request
 from .metrics import CALLBACKS
@@ -32,39 +35,33 @@ log = logging.getLogger("agent_app.callbacks")
 BASE_DELAY_SECONDS = 1.0
 MAX_DELAY_SECONDS = 3_600.0
 TOLERANCE_SECONDS = 300
+"""The reference verifier's timestamp tolerance (either side of now); webhook-ids are kept far longer."""
 
 
 def secret_bytes(secret: str) -> bytes:
+    """``whsec_<base64>`` (the Standard Webhooks form) or, for convenience, raw text."""
     if secret.startswith("whsec_"):
         return base64.b64decode(secret.removeprefix("whsec_"))
     return secret.encode()
 
 
 def sign(secrets: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    return " ".join(
-        "v1," + base64.b64encode(hmac.new(secret_bytes(s), signed, hashlib.sha256).digest()).decode() for s in secrets
-    )
+    """``webhook-signature``: one ``v1,<sig>`` per secret, by the reference ``standardwebhooks``."""
+    when = datetime.fromtimestamp(timestamp, tz=UTC)
+    return " ".join(Webhook(secret_bytes(s)).sign(msg_id, when, body.decode()) for s in secrets)
 
 
-def verify(secrets: list[str], headers: Any, body: bytes, *, now: float | None = None) -> bool:
-    """Check Standard Webhooks headers against any of ``secrets`` (rotation), with a 5-minute window."""
-    msg_id = headers.get("webhook-id")
-    timestamp = headers.get("webhook-timestamp")
-    signatures = headers.get("webhook-signature")
-    if not (msg_id and timestamp and signatures):
-        return False
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        return False
-    if abs((now or time.time()) - ts) > TOLERANCE_SECONDS:
-        return False
-    offered = {part.split(",", 1)[1] for part in signatures.split() if part.startswith("v1,")}
+def verify(secrets: list[str], headers: Any, body: bytes) -> bool:
+    """Check Standard Webhooks headers against any of ``secrets`` (rotation) with the reference
+    ``standardwebhooks`` verifier (5-minute timestamp tolerance, constant-time compare). A
+    malformed header or a body that is not UTF-8 is a failed check, not an error."""
+    wanted = {k: headers.get(k) or "" for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
     for secret in secrets:
-        expected = sign([secret], msg_id, ts, body).split(",", 1)[1]
-        if any(hmac.compare_digest(expected, sig) for sig in offered):
+        try:
+            Webhook(secret_bytes(secret)).verify(body, wanted, json_parse=False)
             return True
+        except (WebhookVerificationError, ValueError, UnicodeDecodeError, binascii.Error):
+            continue
     return False
 
 
@@ -84,23 +81,88 @@ def retry_after_seconds(value: str | None) -> float | None:
             return None
 
 
+def receiver_of(url: str) -> str:
+    """The unit of the per-receiver limit: scheme, host and port."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
 class CallbackSender:
-    def __init__(self, store: Any, secrets: list[str], policy: NetPolicy, *, max_age_seconds: float = 129_600) -> None:
+    """Delivers due outbox rows concurrently: at most ``per_receiver`` attempts in flight to one
+    receiver (scheme, host, port) and ``max_inflight`` in all, so a slow or dead receiver holds
+    only its own slots. A due row whose receiver is saturated is pushed back ``defer_seconds``
+    (no attempt counted), so the rows behind it, for other receivers, are not starved."""
+
+    def __init__(
+        self,
+        store: Any,
+        secrets: list[str],
+        policy: NetPolicy,
+        *,
+        max_age_seconds: float = 129_600,
+        per_receiver: int = 4,
+        max_inflight: int = 64,
+        defer_seconds: float = 1.0,
+    ) -> None:
         self.store = store
         self.secrets = secrets
         self.policy = policy
         self.max_age_seconds = max_age_seconds
+        self.per_receiver = per_receiver
+        self.max_inflight = max_inflight
+        self.defer_seconds = defer_seconds
+        self._busy: dict[str, int] = {}
+        self._running: set[asyncio.Task[None]] = set()
 
-    async def deliver_due(self, limit: int = 20) -> int:
-        """Attempt every due callback once; returns how many were attempted."""
+    async def deliver_due(self, limit: int = 50, *, wait: bool = True) -> int:
+        """Start an attempt for every due callback that has a free slot; returns how many started.
+        ``wait``: return once they finished (serverless); else they run on in the background."""
         now = time.time()
-        count = 0
+        started: list[asyncio.Task[None]] = []
         for row in await self.store.due_callbacks(now, limit):
+            if len(self._running) >= self.max_inflight:
+                break
+            receiver = receiver_of(row["url"])
+            if self._busy.get(receiver, 0) >= self.per_receiver:
+                await self.store.claim_callback(row["id"], now + self.defer_seconds, row["next_at"])
+                continue
             if not await self.store.claim_callback(row["id"], now + 60, row["next_at"]):
                 continue
-            count += 1
+            self._busy[receiver] = self._busy.get(receiver, 0) + 1
+            task = asyncio.create_task(self._attempt_in_slot(receiver, row))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            started.append(task)
+        if wait and started:
+            await asyncio.gather(*started, return_exceptions=True)
+        return len(started)
+
+    async def _attempt_in_slot(self, receiver: str, row: dict[str, Any]) -> None:
+        try:
             await self.attempt(row)
-        return count
+        except Exception as exc:  # the row's lease lapses and it is attempted again
+            log.warning("callback %s: %s", row["id"], exc)
+        finally:
+            left = self._busy.get(receiver, 1) - 1
+            if left <= 0:
+                self._busy.pop(receiver, None)
+            else:
+                self._busy[receiver] = left
+
+    @property
+    def inflight(self) -> int:
+        return len(self._running)
+
+    async def close(self, grace_seconds: float = 5.0) -> None:
+        """Let running attempts finish for ``grace_seconds``, then cancel them (their rows stay
+        leased and are attempted again after the lease)."""
+        if not self._running:
+            return
+        _done, pending = await asyncio.wait(set(self._running), timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def attempt(self, row: dict[str, Any]) -> None:
         body = json.dumps(row["payload"], separators=(",", ":")).encode()

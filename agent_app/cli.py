@@ -125,19 +125,25 @@ def worker_cmd(
 
 
 @dlq_app.command("list")
-def dlq_list(limit: int = 100) -> None:
-    """Print dead-lettered tasks as JSON lines."""
+def dlq_list(
+    limit: int = 100,
+    principal: Annotated[str | None, typer.Option(help="Only this principal's tasks.")] = None,
+) -> None:
+    """Print dead-lettered tasks as JSON lines (every principal's unless --principal)."""
     from .wiring import build
 
     async def main() -> None:
         container = build()
         try:
             for task in await container.queue.dead_letters(limit):
+                if principal is not None and task.principal != principal:
+                    continue
                 typer.echo(
                     json.dumps(
                         {
                             "task_id": task.id,
                             "session_id": task.session_id,
+                            "principal": task.principal,
                             "attempts": task.attempts,
                             "message": task.message[:200],
                         }

@@ -222,19 +222,21 @@ async def _table_call(rt: Runtime, op: str, **kwargs: Any) -> Any:
 async def _connect(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
     from fastapi import HTTPException
 
-    from .api.security import Authenticator
+    from .api.security import Authenticator, parse_api_keys
 
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     query = event.get("queryStringParameters") or {}
     try:
-        principal = Authenticator(rt.container.settings.api_key_set(), allow_anonymous=False).check(headers, query)
+        keys = parse_api_keys(rt.container.settings.secret("api_keys"))
+        principal = Authenticator(keys, allow_anonymous=False).check(headers, query)
+        principal.require("runs")
     except HTTPException as exc:
         return {"statusCode": exc.status_code, "body": json.dumps({"detail": exc.detail})}
     ctx = event["requestContext"]
     session_id = _SAFE.sub("-", query.get("session_id") or f"ws-{ctx['connectionId']}")[:128]
     ttl = int(time.time()) + 2 * 3600 + 600  # API Gateway closes a connection after 2 hours
     await _table_call(rt, "put_item", Item={
-        "pk": {"S": ctx["connectionId"]}, "session_id": {"S": session_id}, "key_id": {"S": principal.key_id},
+        "pk": {"S": ctx["connectionId"]}, "session_id": {"S": session_id}, "key_id": {"S": principal.key_id}, "principal": {"S": principal.id},
         "connected_at": {"N": str(int(time.time()))}, "expires_at": {"N": str(ttl)}})
     return {"statusCode": 200}
 
@@ -243,7 +245,7 @@ async def _default(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
     from pydantic import ValidationError
 
     from .adapters.state.dynamodb import call, is_conditional_failure
-    from .core.models import Chunk, RunInput
+    from .core.models import DEFAULT_PRINCIPAL, Chunk, RunInput
     from .core.service import SessionBusy
 
     ctx = event["requestContext"]
@@ -275,7 +277,8 @@ async def _default(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
         await push({"type": "error", "content": {"code": "invalid", "message": str(exc)}})
         return {"statusCode": 400}
     try:
-        async for chunk in rt.container.service.run_stream(run, policy=data.get("policy")):
+        principal = (conn.get("principal") or {}).get("S") or DEFAULT_PRINCIPAL  # the key's, from $connect
+        async for chunk in rt.container.service.run_stream(run, policy=data.get("policy"), principal=principal):
             await push(chunk.model_dump())
     except SessionBusy as exc:
         await push({"type": "error", "content": {"code": "busy", "message": str(exc)}})

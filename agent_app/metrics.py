@@ -11,3 +11,5 @@ RUN_SECONDS = Histogram("agent_run_seconds", "Run duration", buckets=(0.01, 0.05
 CALLBACKS = Counter("agent_callbacks_total", "Callback attempts by outcome", ["outcome"])
 WORKER_BUSY = Gauge("agent_worker_busy", "Tasks the worker is running now")
 RATE_LIMITED = Counter("agent_rate_limited_total", "Requests answered 429")
+AUTH_FAILURES = Counter("agent_auth_failures_total", "Requests with missing or unknown credentials")
+WEBHOOK_REPLAYS = Counter("agent_webhook_replays_total", "Signed webhooks answered from an earlier webhook-id")

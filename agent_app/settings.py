@@ -173,8 +173,23 @@ class Settings(BaseSettings):
 
     run_timeout_seconds: float = Field(300.0, gt=0)
     max_steps: int = Field(8, ge=1, le=100)
+    max_tool_output_bytes: int = Field(8_192, ge=256, le=1_048_576)
+    """Each tool's output is cut to this before the model (and the stream) sees it."""
+    max_prompt_bytes: int = Field(65_536, ge=4_096, le=4_194_304)
+    """Prior session history is trimmed, oldest first, to fit this with the new message."""
+    max_result_bytes: int = Field(16_384, ge=256, le=1_048_576)
+    """A run's result is cut to this."""
     rate_limit_per_minute: int = Field(120, ge=0)
-    """Requests per minute per API key (0 disables). Answers 429 with ``Retry-After``."""
+    """Requests per minute per API key (0 disables). Answers 429 with ``Retry-After``. Counted in
+    Redis when ``AGENT_REDIS_URL`` is set (shared by every API instance), else per instance."""
+    auth_failures_per_minute: int = Field(20, ge=1)
+    """Failed authentications per source address and minute before that source gets 429."""
+    accept_deadline_seconds: float = Field(2.0, gt=0, le=30)
+    """Redis queue: a submit Redis runs later than this after the request (a stall) writes
+    nothing, and the API answers 503 once that is certain (deadline + 3 s), never 503 for a task
+    that will run. Assumes the API's and Redis's clocks agree within 3 s (NTP)."""
+    webhook_principal: str = Field("default", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """The principal owning tasks that arrive as signed webhooks (``AGENT_WEBHOOK_SIGNING_SECRET``)."""
     max_body_bytes: int = Field(1_048_576, ge=1_024)
     session_policy: Literal["enqueue", "reject", "interrupt"] = "enqueue"
     """A second message while a session runs: queue it (default), answer 409, or interrupt."""
@@ -197,7 +212,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_api_key_secret_arn: str | None = None
     api_keys: SecretStr | None = None
-    """Comma-separated API keys (or bearer tokens)."""
+    """Comma-separated API keys (one ``default`` principal, every scope), or a JSON list
+    ``[{"key", "principal", "scopes": ["runs", "operator"]}]`` (tenants; ``agent_infra.agent_app.api.security``)."""
     api_keys_secret_arn: str | None = None
     webhook_signing_secret: SecretStr | None = None
     """Inbound ``/webhook`` HMAC (Standard Webhooks). Space-separated values allow rotation."""
@@ -248,7 +264,13 @@ class Settings(BaseSettings):
         return _resolve_secret_arn(arn, field)
 
     def api_key_set(self) -> frozenset[str]:
-        raw = self.secret("api_keys") or ""
+        """The keys alone (either form of ``AGENT_API_KEYS``): empty means none configured."""
+        raw = (self.secret("api_keys") or "").strip()
+        if raw.startswith("["):
+            try:
+                return frozenset(str(e.get("key")) for e in json.loads(raw) if isinstance(e, dict) and e.get("key"))
+            except (ValueError, TypeError, AttributeError):
+                return frozenset({raw})  # malformed: create_app names the problem
         return frozenset(k.strip() for k in raw.split(",") if k.strip())
 
     @property

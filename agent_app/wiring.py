@@ -7,6 +7,7 @@ when selected.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from dataclasses import dataclass
@@ -46,22 +47,25 @@ class Container:
         if init is not None:
             await init()
 
-    async def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        for name, dep in (
-            ("queue", self.queue),
-            ("state", self.state),
-            ("store", self.store),
-            ("vectors", self.vectors),
-        ):
+    async def readiness(self, timeout: float = 1.5) -> dict[str, str]:
+        """Ping every dependency at once, each for at most ``timeout`` seconds: a stalled one (a
+        paused Redis answers nothing) is reported within the timeout, not the client's own."""
+
+        async def check(dep: Any) -> str:
             try:
-                await dep.ping()
-                checks[name] = "ok"
+                async with asyncio.timeout(timeout):
+                    await dep.ping()
+                return "ok"
+            except TimeoutError:
+                return f"unavailable: no answer within {timeout:g}s"
             except BackendUnavailable as exc:
-                checks[name] = f"unavailable: {exc}"
+                return f"unavailable: {exc}"
             except Exception as exc:
-                checks[name] = f"unavailable: {type(exc).__name__}: {exc}"
-        return checks
+                return f"unavailable: {type(exc).__name__}: {exc}"
+
+        deps = {"queue": self.queue, "state": self.state, "store": self.store, "vectors": self.vectors}
+        results = await asyncio.gather(*(check(dep) for dep in deps.values()))
+        return dict(zip(deps, results, strict=True))
 
     def fetch_policy(self) -> NetPolicy:
         s = self.settings
@@ -114,6 +118,7 @@ def build_queue(settings: Settings) -> TaskQueue:
             claim_timeout_seconds=settings.queue_claim_timeout_seconds,
             max_attempts=settings.queue_max_attempts,
             ca_cert=settings.redis_ca_cert,
+            accept_deadline_seconds=settings.accept_deadline_seconds,
         )
     if settings.queue_backend == "sqs":
         if not settings.queue_url:
@@ -228,5 +233,8 @@ def build(settings: Settings | None = None) -> Container:
         state_ttl_seconds=settings.state_ttl_seconds,
         session_policy=settings.session_policy,
         fetch_policy=container.fetch_policy(),
+        max_tool_output_bytes=settings.max_tool_output_bytes,
+        max_prompt_bytes=settings.max_prompt_bytes,
+        max_result_bytes=settings.max_result_bytes,
     )
     return container

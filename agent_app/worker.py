@@ -232,6 +232,7 @@ class Worker:
         for loop in loops:
             loop.cancel()
         await asyncio.gather(self._fetcher, *loops, return_exceptions=True)
+        await self.sender.close()
         await self.protection.close()
 
     async def _claim(self, n: int) -> list[Delivery]:
@@ -313,9 +314,9 @@ class Worker:
         if outcome.status == "done" and outcome.task is not None:
             RUNS.labels(outcome.task.status.value).inc()
             RUN_SECONDS.observe(time.monotonic() - started)
-            if outcome.task.callback_url:
+            if outcome.task.callback_url:  # start its delivery now, not at the next outbox poll
                 with contextlib.suppress(Exception):
-                    await self.sender.deliver_due()
+                    await self.sender.deliver_due(wait=False)
 
     async def _leases(self) -> None:
         """Lease heartbeat for every running task: each third of the claim timeout, one call
@@ -343,11 +344,11 @@ class Worker:
     async def _callbacks(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self.sender.deliver_due()
+                await self.sender.deliver_due(wait=False)  # attempts run concurrently, per-receiver limited
             except Exception as exc:
                 log.warning("callback outbox: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), 1.0)
+                await asyncio.wait_for(self._stopping.wait(), 0.5)  # retries come due between polls: keep them on time
 
     def status(self) -> dict[str, Any]:
         return {
@@ -423,7 +424,7 @@ class HealthServer:
             return (200 if alive else 503), {"status": "ok" if alive else "fetch loop stopped", **status}
         if path == HEALTH_READINESS_PATH:
             try:
-                await asyncio.wait_for(self.worker.ping(), 3.0)
+                await asyncio.wait_for(self.worker.ping(), 1.5)  # a stalled queue shows within 2 s
                 queue = "ok"
             except (BackendUnavailable, TimeoutError) as exc:
                 queue = f"unavailable: {exc}"

@@ -9,18 +9,21 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, Security, WebSocket, WebSocketDisconnect
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from .. import __version__
+from ..adapters.redis_tls import tls_options
 from ..callbacks import verify
-from ..core.models import Chunk, RunInput, RunStatus
+from ..core.models import SESSION_ID_PATTERN, Chunk, RunInput, RunStatus, Task, scoped
 from ..core.ports import BackendUnavailable
 from ..core.service import AgentService, IdempotencyConflict, SessionBusy
 from ..core.session import final_status
-from ..metrics import ACCEPTED
+from ..metrics import ACCEPTED, WEBHOOK_REPLAYS
 from ..wiring import Container, build
 from .schemas import (
     CallbackView,
@@ -33,16 +36,45 @@ from .schemas import (
     TaskView,
     WebhookRequest,
 )
-from .security import Authenticator, BodySizeLimit, Principal, RateLimiter, principal_of
+from .security import (
+    Authenticator,
+    BodySizeLimit,
+    FailureThrottle,
+    Principal,
+    RateLimiter,
+    RedactQueryKeys,
+    install_log_redaction,
+    limiter_storage_uri,
+    parse_api_keys,
+    principal_of,
+    source_of,
+)
 
 log = logging.getLogger("agent_app.api")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing credentials"},
-    403: {"model": Problem, "description": "Unknown API key"},
+    403: {"model": Problem, "description": "Unknown API key, or one without the scope this needs"},
+    429: {"model": Problem, "description": "Rate limited, or too many failed authentications; see Retry-After"},
+    503: {"model": Problem, "description": "A backing service is unavailable; nothing was recorded, retry"},
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_AUTH_ERRORS,
+    400: {"model": Problem, "description": "Body bytes that cannot be parsed (not UTF-8 JSON)"},
     413: {"model": Problem, "description": "Body too large"},
-    429: {"model": Problem, "description": "Rate limited; see Retry-After"},
-    503: {"model": Problem, "description": "A backing service is unavailable; retry"},
+    422: {"model": Problem, "description": "Invalid body or parameters; detail[].loc names the field"},
+}
+_POLICIES = (None, "enqueue", "reject", "interrupt")
+
+# Declared so the OpenAPI document names the credentials; the check itself is principal_of.
+_API_KEY = APIKeyHeader(name="X-API-Key", scheme_name="ApiKey", auto_error=False)
+_BEARER = HTTPBearer(scheme_name="Bearer", auto_error=False)
+_SIGNATURE_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "webhook-signature",
+    "description": "With AGENT_WEBHOOK_SIGNING_SECRET set, /webhook takes Standard Webhooks headers "
+    "(webhook-id, webhook-timestamp, webhook-signature) instead of an API key.",
 }
 
 
@@ -55,7 +87,10 @@ def create_app(
     """Build the app. ``embedded_worker`` runs a worker in-process (``agent-app serve``)."""
     container = container or build()
     settings = container.settings
-    keys = settings.api_key_set()
+    try:
+        keys = parse_api_keys(settings.secret("api_keys"))
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
     if allow_anonymous is None:
         allow_anonymous = settings.environment == "dev" and settings.is_loopback_bind()
     if not keys and not allow_anonymous:
@@ -82,6 +117,8 @@ def create_app(
                 app.state.worker.stop()
                 with contextlib.suppress(Exception):
                     await worker_task
+            await app.state.limiter.close()
+            await app.state.auth_throttle.limiter.close()
             await container.close()
 
     app = FastAPI(
@@ -90,22 +127,47 @@ def create_app(
         lifespan=lifespan,
         description="Agent service: sync and streamed runs, webhooks with callbacks, WebSocket sessions.",
     )
+    anonymous = not keys
     app.state.container = container
     app.state.auth = Authenticator(keys, allow_anonymous)
-    app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+    storage_uri = limiter_storage_uri(settings.redis_url)
+    redis_tls = tls_options(settings.redis_url, settings.redis_ca_cert) if settings.redis_url else {}
+    app.state.limiter = RateLimiter.from_uri(settings.rate_limit_per_minute, storage_uri, **redis_tls)
+    app.state.auth_throttle = FailureThrottle(
+        RateLimiter.from_uri(settings.auth_failures_per_minute, storage_uri, **redis_tls)
+    )
     app.state.worker = None
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RedactQueryKeys)  # outermost: nothing downstream (or in the access log) sees a key
+    install_log_redaction()
 
     def service_dep() -> AgentService:
         return container.service
 
-    def authed(request: Request) -> Principal:
-        principal = principal_of(request)
-        request.app.state.limiter.enforce(principal.key_id if not principal.anonymous else _client(request))
+    async def authenticate(request: Request, scope: str) -> Principal:
+        principal = await principal_of(request)
+        principal.require(scope)
+        limiter: RateLimiter = request.app.state.limiter
+        await limiter.enforce(principal.key_id if not principal.anonymous else source_of(request))
         return principal
+
+    async def authed(
+        request: Request,
+        _key: Annotated[str | None, Security(_API_KEY)],
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    ) -> Principal:
+        return await authenticate(request, "runs")
+
+    async def operator(
+        request: Request,
+        _key: Annotated[str | None, Security(_API_KEY)],
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    ) -> Principal:
+        return await authenticate(request, "operator")
 
     Service = Annotated[AgentService, Depends(service_dep)]
     Auth = Annotated[Principal, Depends(authed)]
+    Operator = Annotated[Principal, Depends(operator)]
 
     @app.exception_handler(BackendUnavailable)
     async def _unavailable(request: Request, exc: BackendUnavailable) -> JSONResponse:
@@ -137,9 +199,43 @@ def create_app(
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics (operator scope)",
+        response_class=Response,
+        responses={**_AUTH_ERRORS, 200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics(_: Operator) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    # -- dead letters (operator scope; a principal sees only its own tasks) -------------------------
+    @app.get(
+        "/v1/dlq",
+        tags=["operator"],
+        response_model=list[TaskView],
+        summary="Dead-lettered tasks of the caller's principal (operator scope)",
+        responses=_AUTH_ERRORS,
+    )
+    async def dlq_list(principal: Operator) -> list[TaskView]:
+        letters = await container.queue.dead_letters(1_000)
+        return [_view(t) for t in letters if t.principal == principal.id][:100]
+
+    @app.post(
+        "/v1/dlq/{task_id}/replay",
+        tags=["operator"],
+        status_code=202,
+        response_model=TaskAccepted,
+        summary="Queue a dead-lettered task again (operator scope)",
+        responses={**_AUTH_ERRORS, 404: {"model": Problem}},
+    )
+    async def dlq_replay(task_id: str, principal: Operator) -> TaskAccepted:
+        letters = await container.queue.dead_letters(1_000)
+        task = next((t for t in letters if t.id == task_id and t.principal == principal.id), None)
+        if task is None or not await container.queue.replay(task_id):
+            raise HTTPException(404, f"no dead-lettered task {task_id}")
+        location = f"/v1/tasks/{task.id}"
+        return TaskAccepted(task_id=task.id, session_id=task.session_id, status=RunStatus.pending, location=location)
 
     # -- runs ----------------------------------------------------------------------------------
     @app.post(
@@ -149,15 +245,15 @@ def create_app(
         summary="Run the agent now",
         responses={**_ERRORS, 409: {"model": Problem}, 200: {"content": {"text/event-stream": {}}}},
     )
-    async def create_run(body: RunRequest, service: Service, _: Auth, stream: bool = False) -> Any:
+    async def create_run(body: RunRequest, service: Service, principal: Auth, stream: bool = False) -> Any:
         run = RunInput(message=body.message, session_id=body.session_id, metadata=body.metadata)
         if body.stream or stream:
             return StreamingResponse(
-                _sse(service, run),
+                _sse(service, run, principal.id),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        chunks: list[Chunk] = [c async for c in service.run_stream(run)]
+        chunks: list[Chunk] = [c async for c in service.run_stream(run, principal=principal.id)]
         last = next((c for c in reversed(chunks) if c.type in ("result", "error")), None)
         status = final_status(last)
         task_id = chunks[0].task_id if chunks and chunks[0].task_id else ""
@@ -180,7 +276,15 @@ def create_app(
         status_code=202,
         response_model=TaskAccepted,
         summary="Accept a task; the result is called back",
-        responses={**_ERRORS, 409: {"model": Problem}, 422: {"model": Problem}},
+        responses={**_ERRORS, 409: {"model": Problem}},
+        # the body is read raw (the signature covers its bytes), so declare it here for clients and fuzzers
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": WebhookRequest.model_json_schema()}},
+            },
+            "security": [{"ApiKey": []}, {"Bearer": []}, {"StandardWebhooks": []}],
+        },
     )
     async def webhook(
         request: Request,
@@ -188,14 +292,25 @@ def create_app(
         service: Service,
         idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
     ) -> TaskAccepted:
+        """Accept a task: 202 only once it is durably recorded (it will run); 503 only when it is
+        not (it never will). Repeats are answered from the first: the same ``Idempotency-Key``
+        (API-key callers) or, for signed webhooks, the same ``webhook-id``, which the signature
+        covers (an unsigned ``Idempotency-Key`` would let a replay through by changing it)."""
         raw = await request.body()
         secret = settings.secret("webhook_signing_secret")
         if secret:
+            throttle: FailureThrottle = request.app.state.auth_throttle
+            throttle.check(source_of(request))
             if not verify(secret.split(), request.headers, raw):
-                raise HTTPException(401, "invalid or missing webhook-signature")
-            request.app.state.limiter.enforce("webhook:signed")
+                raise await throttle.failed(
+                    source_of(request), HTTPException(401, "invalid or missing webhook-signature")
+                )
+            await request.app.state.limiter.enforce("webhook:signed")
+            principal_id = settings.webhook_principal
+            dedupe_key: str | None = f"webhook-id:{request.headers['webhook-id']}"
         else:
-            authed(request)
+            principal_id = (await authenticate(request, "runs")).id
+            dedupe_key = idempotency_key
         try:
             body = WebhookRequest.model_validate_json(raw)
         except ValidationError as exc:
@@ -205,9 +320,12 @@ def create_app(
         outcome = await service.submit(
             RunInput(message=body.message, session_id=body.session_id, metadata=body.metadata),
             callback_url=body.callback_url,
-            idempotency_key=idempotency_key,
+            idempotency_key=dedupe_key,
+            principal=principal_id,
         )
         ACCEPTED.labels(str(outcome.created).lower()).inc()
+        if secret and not outcome.created:
+            WEBHOOK_REPLAYS.inc()
         location = f"/v1/tasks/{outcome.task.id}"
         response.headers["Location"] = location
         if not outcome.created:
@@ -226,25 +344,11 @@ def create_app(
         summary="Task status and result",
         responses={**_ERRORS, 404: {"model": Problem}},
     )
-    async def get_task(task_id: str, service: Service, _: Auth) -> TaskView:
-        task = await service.get_task(task_id)
+    async def get_task(task_id: str, service: Service, principal: Auth) -> TaskView:
+        task = await service.get_task(task_id, principal.id)  # someone else's task is not found
         if task is None:
             raise HTTPException(404, f"task {task_id} not found")
-        callback = await container.store.callback_status(task_id)
-        return TaskView(
-            task_id=task.id,
-            session_id=task.session_id,
-            status=task.status,
-            result=task.result,
-            error=task.error,
-            steps=task.steps,
-            metadata=task.metadata,
-            callback=CallbackView(
-                status=callback["status"], attempts=callback["attempts"], last_error=callback["last_error"]
-            )
-            if callback
-            else None,
-        )
+        return _view(task, await container.store.callback_status(task_id))
 
     # -- websocket -----------------------------------------------------------------------------
     @app.websocket("/agent/{session_id}")
@@ -252,7 +356,10 @@ def create_app(
         """Send ``{"message": "..."}``; receive chunks ``{"id", "type", "content", "task_id"}``.
         Reconnect with ``?last_event_id=<id>`` to resume after the last chunk you saw."""
         try:
-            principal = principal_of(websocket)
+            principal = await principal_of(websocket)
+            principal.require("runs")
+            if not SESSION_ID_PATTERN.match(session_id):
+                raise HTTPException(422, "session_id must be 1-128 of [A-Za-z0-9._:-]")
         except HTTPException as exc:
             denial = JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
             if "websocket.http.response" in websocket.scope.get("extensions", {}):
@@ -262,8 +369,9 @@ def create_app(
             return
         await websocket.accept()
         state = container.state
-        after = last_event_id or await state.cursor(session_id)
-        sender = asyncio.create_task(_forward(websocket, state.subscribe(session_id, after)))
+        stream_key = scoped(principal.id, session_id)  # the principal's own session of that name
+        after = last_event_id or await state.cursor(stream_key)
+        sender = asyncio.create_task(_forward(websocket, state.subscribe(stream_key, after)))
         limiter: RateLimiter = websocket.app.state.limiter
         try:
             while True:
@@ -275,17 +383,25 @@ def create_app(
                         session_id=session_id,
                         metadata=data.get("metadata") or {},
                     )
+                    if data.get("policy") not in _POLICIES:
+                        raise ValueError("policy must be enqueue, reject or interrupt")
                 except (ValueError, AttributeError, ValidationError) as exc:
                     await websocket.send_json({"type": "error", "content": {"code": "invalid", "message": str(exc)}})
                     continue
-                wait = limiter.hit(principal.key_id if not principal.anonymous else _client(websocket))
+                try:
+                    wait = await limiter.hit(principal.key_id if not principal.anonymous else source_of(websocket))
+                except BackendUnavailable as exc:
+                    await websocket.send_json(
+                        {"type": "error", "content": {"code": "unavailable", "message": str(exc)}}
+                    )
+                    continue
                 if wait is not None:
                     await websocket.send_json(
                         {"type": "error", "content": {"code": "rate_limited", "retry_after": wait}}
                     )
                     continue
                 try:
-                    outcome = await container.service.submit(run, policy=data.get("policy"))
+                    outcome = await container.service.submit(run, policy=data.get("policy"), principal=principal.id)
                 except SessionBusy as exc:
                     await websocket.send_json({"type": "error", "content": {"code": "busy", "message": str(exc)}})
                     continue
@@ -302,7 +418,38 @@ def create_app(
             with contextlib.suppress(BaseException):
                 await sender
 
+    def openapi() -> dict[str, Any]:
+        """The document, minus the security requirements when no keys are configured (anonymous
+        loopback dev), so it never claims a credential the server does not check."""
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            if not anonymous:
+                doc.setdefault("components", {}).setdefault("securitySchemes", {})["StandardWebhooks"] = _SIGNATURE_SCHEME
+            else:
+                doc.get("components", {}).pop("securitySchemes", None)
+                for item in doc.get("paths", {}).values():
+                    for operation in item.values():
+                        operation.pop("security", None)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _view(task: Task, callback: dict[str, Any] | None = None) -> TaskView:
+    return TaskView(
+        task_id=task.id,
+        session_id=task.session_id,
+        status=task.status,
+        result=task.result,
+        error=task.error,
+        steps=task.steps,
+        metadata=task.metadata,
+        callback=CallbackView(status=callback["status"], attempts=callback["attempts"], last_error=callback["last_error"])
+        if callback
+        else None,
+    )
 
 
 async def _forward(websocket: WebSocket, events: AsyncIterator[Chunk]) -> None:
@@ -313,18 +460,14 @@ async def _forward(websocket: WebSocket, events: AsyncIterator[Chunk]) -> None:
         await websocket.send_json(chunk.model_dump())
 
 
-async def _sse(service: AgentService, run: RunInput) -> AsyncIterator[bytes]:
+async def _sse(service: AgentService, run: RunInput, principal: str) -> AsyncIterator[bytes]:
     try:
-        async for chunk in service.run_stream(run):
+        async for chunk in service.run_stream(run, principal=principal):
             data = json.dumps(chunk.model_dump(), default=str)
             yield f"id: {chunk.id}\nevent: {chunk.type}\ndata: {data}\n\n".encode()
     except SessionBusy as exc:
         data = json.dumps({"type": "error", "content": {"code": "busy", "message": str(exc)}})
         yield f"event: error\ndata: {data}\n\n".encode()
-
-
-def _client(request: Request | WebSocket) -> str:
-    return f"ip:{request.client.host if request.client else 'unknown'}"
 
 
 def _validation(exc: ValidationError) -> HTTPException:

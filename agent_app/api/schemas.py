@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from ..core.models import ChunkType, RunInput, RunStatus
 
 
 class RunRequest(RunInput):
-    stream: bool = Field(False, description="Answer with server-sent events, one per chunk.")
+    stream: StrictBool = Field(False, description="Answer with server-sent events, one per chunk (a JSON boolean).")
+
+
+CALLBACK_URL_PATTERN = r"^https?://[A-Za-z0-9._~%-]+(:[0-9]{1,5})?([/?#]\S*)?$"
 
 
 class WebhookRequest(RunInput):
     callback_url: str | None = Field(
         None,
         max_length=2048,
-        description="Where the result is POSTed (Standard Webhooks signed). https only.",
+        pattern=CALLBACK_URL_PATTERN,
+        description="Where the result is POSTed (Standard Webhooks signed). https only "
+        "(plain http too with AGENT_CALLBACK_ALLOW_PRIVATE, labs and tests).",
     )
 
 

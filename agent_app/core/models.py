@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from enum import StrEnum
@@ -46,6 +47,9 @@ class Chunk(BaseModel):
     task_id: str | None = None
 
 
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
 class RunInput(BaseModel):
     """What a caller asks: a message to an agent session."""
 
@@ -60,11 +64,25 @@ class RunInput(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="Echoed in results and callbacks.")
 
 
+#: The principal of a plain ``AGENT_API_KEYS`` list (and of anonymous loopback dev): every such key
+#: shares it, so single-tenant wiring keeps working. Its sessions and idempotency keys are unprefixed.
+DEFAULT_PRINCIPAL = "default"
+
+
+def scoped(principal: str, ident: str) -> str:
+    """The store-side name of a caller's session id or idempotency key: ``<principal>/<ident>``.
+    Session ids and principals cannot contain ``/``, so two principals never share a name; the
+    default principal keeps the bare name (the layout before tenants existed)."""
+    return ident if principal == DEFAULT_PRINCIPAL else f"{principal}/{ident}"
+
+
 class Task(BaseModel):
     """A unit of work: one turn of one session, run once from the user's point of view."""
 
     id: str = Field(default_factory=lambda: f"task_{uuid.uuid4().hex}")
     session_id: str
+    principal: str = DEFAULT_PRINCIPAL
+    """Who submitted it: only this principal reads it, its session and its events."""
     message: str
     metadata: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = None
@@ -77,6 +95,11 @@ class Task(BaseModel):
     attempts: int = 0
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
+
+    @property
+    def session_key(self) -> str:
+        """The session's name in the state store (scoped to the principal)."""
+        return scoped(self.principal, self.session_id)
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -162,8 +162,11 @@ class VectorMemory(Protocol):
 
     async def add(self, doc_id: str, text: str, metadata: dict[str, Any] | None = None) -> None: ...
 
-    async def search(self, query: str, k: int = 3) -> list[tuple[str, float, dict[str, Any]]]:
-        """``(text, similarity, metadata)``, best first."""
+    async def search(
+        self, query: str, k: int = 3, namespace: str | None = None
+    ) -> list[tuple[str, float, dict[str, Any]]]:
+        """``(text, similarity, metadata)``, best first; with ``namespace``, only documents whose
+        ``metadata["principal"]`` is it (a missing one counts as ``default``)."""
         ...
 
     async def ping(self) -> None: ...

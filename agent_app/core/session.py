@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from .bounds import clip
 from .llm import Message, ProviderError
 from .models import Chunk, RunStatus
 from .ports import LLM
@@ -24,11 +25,41 @@ SYSTEM_PROMPT = (
 
 
 class AgentSession:
-    def __init__(self, llm: LLM, tools: ToolRegistry, *, max_steps: int = 8, timeout_seconds: float = 300.0) -> None:
+    """Every run is bounded: ``max_steps`` model calls, ``timeout_seconds`` of wall time, each tool
+    output cut to ``max_tool_output_bytes``, prior history trimmed (oldest first) to fit
+    ``max_prompt_bytes``, and the result cut to ``max_result_bytes``."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        tools: ToolRegistry,
+        *,
+        max_steps: int = 8,
+        timeout_seconds: float = 300.0,
+        max_tool_output_bytes: int = 8_192,
+        max_prompt_bytes: int = 65_536,
+        max_result_bytes: int = 16_384,
+    ) -> None:
         self.llm = llm
         self.tools = tools
         self.max_steps = max_steps
         self.timeout_seconds = timeout_seconds
+        self.max_tool_output_bytes = max_tool_output_bytes
+        self.max_prompt_bytes = max_prompt_bytes
+        self.max_result_bytes = max_result_bytes
+
+    def _history(self, history: list[dict[str, Any]], message: str) -> list[Message]:
+        """The newest turns (at most 20) that fit the prompt budget left after the system prompt
+        and this message."""
+        budget = self.max_prompt_bytes - len(SYSTEM_PROMPT.encode()) - len(message.encode())
+        kept: list[Message] = []
+        for turn in reversed(history[-20:]):
+            content = str(turn.get("content", ""))
+            budget -= len(content.encode())
+            if budget < 0:
+                break
+            kept.append(Message(role=turn["role"], content=content))
+        return kept[::-1]
 
     async def run(
         self,
@@ -40,7 +71,7 @@ class AgentSession:
         """Run one turn. ``history`` is prior ``[{"role", "content"}]`` turns of the session."""
         deadline = time.monotonic() + self.timeout_seconds
         messages = [Message(role="system", content=SYSTEM_PROMPT)]
-        messages += [Message(role=h["role"], content=h["content"]) for h in (history or [])[-20:]]
+        messages += self._history(history or [], message)
         messages.append(Message(role="user", content=message))
 
         def remaining() -> float:
@@ -62,7 +93,7 @@ class AgentSession:
             if reply.thinking:
                 yield Chunk(type="thinking", content=reply.thinking)
             if not reply.tool_calls:
-                yield Chunk(type="result", content=reply.content or "")
+                yield Chunk(type="result", content=clip(reply.content or "", self.max_result_bytes))
                 return
             messages.append(Message(role="assistant", content=reply.content or "", tool_calls=reply.tool_calls))
             for call in reply.tool_calls:
@@ -78,6 +109,7 @@ class AgentSession:
                     output, ok = f"error: {exc}", False
                 except Exception as exc:  # a tool's bug must not kill the run; the model sees it
                     output, ok = f"error: {type(exc).__name__}: {exc}", False
+                output = clip(str(output), self.max_tool_output_bytes)
                 yield Chunk(type="observation", content={"tool": call.name, "output": output, "ok": ok, "id": call.id})
                 messages.append(Message(role="tool", content=output, tool_call_id=call.id, name=call.name))
         yield Chunk(type="error", content={"code": "max_steps", "message": f"stopped after {self.max_steps} steps"})

@@ -22,7 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bounds import clip
 from .llm import ToolSpec
+from .models import DEFAULT_PRINCIPAL
 from .netguard import BlockedDestination, NetPolicy, guarded_request
 from .ports import VectorMemory
 
@@ -33,6 +35,13 @@ class ToolContext:
     task_id: str
     memory: VectorMemory | None = None
     net_policy: NetPolicy = field(default_factory=NetPolicy)
+    principal: str = DEFAULT_PRINCIPAL
+    """Whose memory ``retrieve`` searches: a principal never sees another's past results."""
+
+
+#: ``retrieve`` bounds: at most this many hits, each cut to this many bytes.
+RETRIEVE_MAX_K = 5
+RETRIEVE_HIT_BYTES = 600
 
 
 ToolFn = Callable[[dict[str, Any], ToolContext], Awaitable[str]]
@@ -160,10 +169,14 @@ async def _http_fetch(args: dict[str, Any], ctx: ToolContext) -> str:
 async def _retrieve(args: dict[str, Any], ctx: ToolContext) -> str:
     if ctx.memory is None:
         return "no memory configured"
-    hits = await ctx.memory.search(str(args.get("query", "")), k=int(args.get("k", 3)))
+    try:
+        k = min(RETRIEVE_MAX_K, max(1, int(args.get("k", 3))))
+    except (TypeError, ValueError):
+        k = 3
+    hits = await ctx.memory.search(str(args.get("query", ""))[:2_000], k=k, namespace=ctx.principal)
     if not hits:
         return "no related past results"
-    return "\n".join(f"- ({score:.2f}) {text}" for text, score, _ in hits)
+    return "\n".join(f"- ({score:.2f}) {clip(text, RETRIEVE_HIT_BYTES)}" for text, score, _ in hits[:k])
 
 
 def builtin_tools() -> ToolRegistry:
@@ -185,7 +198,10 @@ def builtin_tools() -> ToolRegistry:
         "Search the memory of past results for text related to the query.",
         {
             "type": "object",
-            "properties": {"query": {"type": "string"}, "k": {"type": "integer"}},
+            "properties": {
+                "query": {"type": "string"},
+                "k": {"type": "integer", "minimum": 1, "maximum": RETRIEVE_MAX_K},
+            },
             "required": ["query"],
         },
         _retrieve,

@@ -296,3 +296,28 @@ def test_websocket_connect_default_pushes_chunks_disconnect(
     assert lambda_handler.websocket_handler(ws_event("$default", conn, {"message": "2+2"}), Context())["statusCode"] == 200
     assert lambda_handler.websocket_handler(ws_event("$disconnect", conn), Context())["statusCode"] == 200
     assert "Item" not in ddb.get_item(TableName=aws.connections, Key={"pk": {"S": conn}})
+
+
+def test_websocket_connect_maps_key_to_its_principal(
+    aws: Aws, management: Management, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With tenant keys the connection records the key's principal, and its runs' session state is
+    the principal's own (stored as ``<principal>/<session>``)."""
+    keys = [{"key": "alice-key-0001", "principal": "alice"}, {"key": "ops-key-00002", "principal": "alice",
+                                                                 "scopes": ["operator"]}]
+    monkeypatch.setenv("AGENT_API_KEYS", json.dumps(keys))
+    monkeypatch.setenv("AGENT_WS_MANAGEMENT_ENDPOINT", management.endpoint)
+    lambda_handler.reset()
+    conn = "TenantConn1="
+    ddb = aws.moto.client("dynamodb")
+    ops = lambda_handler.websocket_handler(ws_event("$connect", conn, headers={"X-Api-Key": "ops-key-00002"}), Context())
+    assert ops["statusCode"] == 403  # operator scope only: no runs
+    ok = lambda_handler.websocket_handler(ws_event("$connect", conn, query={"api_key": "alice-key-0001"}), Context())
+    assert ok["statusCode"] == 200
+    item = ddb.get_item(TableName=aws.connections, Key={"pk": {"S": conn}})["Item"]
+    assert item["principal"]["S"] == "alice"
+    done = lambda_handler.websocket_handler(ws_event("$default", conn, {"message": "2*5"}), Context())
+    assert done["statusCode"] == 200 and management.posts[-1][2]["content"] == "The answer is 10."
+    session = item["session_id"]["S"]
+    key = {"pk": {"S": f"session#alice/{session}"}, "sk": {"S": "state"}}
+    assert "Item" in ddb.get_item(TableName=aws.table, Key=key)

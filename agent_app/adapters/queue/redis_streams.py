@@ -26,7 +26,14 @@ from ...core.models import Delivery, SubmitOutcome, Task
 from ...core.ports import BackendUnavailable
 from ..redis_tls import tls_options
 
+# KEYS: idempotency key, task record, stream; ARGV: task id, task json, ttl s, request hash,
+# '1' if an idempotency key is used, accept deadline (unix ms by the server's clock; '0' = none).
+# -> {1, id} created, {0, "id|hash"} an earlier submit with this key, {-1, ''} too late: nothing written.
 _SUBMIT = """
+if ARGV[6] ~= '0' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[6]) then return {-1, ''} end
+end
 if ARGV[5] == '1' then
   local existing = redis.call('GET', KEYS[1])
   if existing then return {0, existing} end
@@ -74,6 +81,8 @@ class RedisStreamsQueue:
         group: str = "agent-workers",
         claim_timeout_seconds: float = 30.0,
         max_attempts: int = 3,
+        accept_deadline_seconds: float = 2.0,
+        clock_margin_seconds: float = 3.0,
     ) -> None:
         self.r: Any = client
         self.stream = stream
@@ -82,6 +91,11 @@ class RedisStreamsQueue:
         self.delayed = f"{stream}:delayed"
         self.claim_timeout_ms = int(claim_timeout_seconds * 1000)
         self.max_attempts = max_attempts
+        self.accept_deadline_seconds = accept_deadline_seconds
+        """A submit that Redis runs later than this after the call (by Redis's clock: a stall, a
+        backlog) writes nothing; the caller waits ``clock_margin_seconds`` longer than this for the
+        answer, so when it gives up (503) the write can no longer happen: a 503 never runs."""
+        self.clock_margin_seconds = clock_margin_seconds
         self._submit = self.r.register_script(_SUBMIT)
         self._promote = self.r.register_script(_PROMOTE)
         self._extend = self.r.register_script(_EXTEND)
@@ -110,26 +124,49 @@ class RedisStreamsQueue:
         self._group_ready = True
 
     async def submit(self, task: Task, idempotency_key: str | None, ttl_seconds: int) -> SubmitOutcome:
+        """One script: the idempotency key, the task record and the stream entry, or nothing.
+
+        Every answer is definite: the script refuses to write after the accept deadline, and we
+        wait past the deadline (plus a clock margin) before answering 503. If the reply itself was
+        lost after the script ran in time, one quick read of the task record tells (-> created)."""
         idem_key = f"{self.stream}:idem:{idempotency_key or ''}"
+        deadline_ms = int((time.time() + self.accept_deadline_seconds) * 1000) if self.accept_deadline_seconds else 0
         try:
-            res = await self._submit(
-                keys=[idem_key, self._task_key(task.id), self.stream],
-                args=[
-                    task.id,
-                    task.to_json(),
-                    ttl_seconds,
-                    task.request_hash or "",
-                    "1" if idempotency_key else "0",
-                ],
-            )
-        except _ERRORS as exc:
-            raise BackendUnavailable(f"redis: {exc}") from exc
+            async with asyncio.timeout(self.accept_deadline_seconds + self.clock_margin_seconds):
+                res = await self._submit(
+                    keys=[idem_key, self._task_key(task.id), self.stream],
+                    args=[
+                        task.id,
+                        task.to_json(),
+                        ttl_seconds,
+                        task.request_hash or "",
+                        "1" if idempotency_key else "0",
+                        deadline_ms,
+                    ],
+                )
+        except (*_ERRORS, TimeoutError) as exc:
+            if await self._recorded(task.id):
+                return SubmitOutcome(task=task, created=True)
+            raise BackendUnavailable(f"redis: task not recorded: {type(exc).__name__}: {exc}") from exc
         created, value = int(res[0]), _s(res[1])
+        if created == -1:
+            raise BackendUnavailable(
+                f"redis: task not recorded: Redis ran the submit after its {self.accept_deadline_seconds:g}s deadline"
+            )
         if created:
             return SubmitOutcome(task=task, created=True)
         original_id, _, original_hash = value.partition("|")
         original = await self.get(original_id) or task.model_copy(update={"id": original_id})
         return SubmitOutcome(task=original, created=False, conflict=original_hash != (task.request_hash or ""))
+
+    async def _recorded(self, task_id: str) -> bool:
+        """After a lost or late reply: is the task record there? False if Redis cannot tell in 1 s
+        (then it is still stalled and the submit, when it runs, finds its deadline passed)."""
+        try:
+            async with asyncio.timeout(1.0):
+                return bool(await self.r.exists(self._task_key(task_id)))
+        except (*_ERRORS, TimeoutError, RedisError):
+            return False
 
     async def get(self, task_id: str) -> Task | None:
         try:

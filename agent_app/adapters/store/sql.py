@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ...core.models import TERMINAL, RunStatus, Task
+from ...core.models import DEFAULT_PRINCIPAL, TERMINAL, RunStatus, Task
 from ...core.ports import BackendUnavailable
 
 metadata = sa.MetaData()
@@ -40,6 +40,7 @@ tasks = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("session_id", sa.String(128), nullable=False, index=True),
+    sa.Column("principal", sa.String(128)),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("metadata", sa.JSON, nullable=False),
@@ -466,6 +467,7 @@ def _migrate(sync_conn: sa.Connection) -> None:
 def _row(task: Task) -> dict[str, Any]:
     return {
         "session_id": task.session_id,
+        "principal": task.principal,
         "status": task.status.value,
         "message": task.message,
         "metadata": task.metadata,
@@ -484,6 +486,7 @@ def _task(row: Any) -> Task:
     return Task(
         id=row["id"],
         session_id=row["session_id"],
+        principal=row["principal"] or DEFAULT_PRINCIPAL,
         status=RunStatus(row["status"]),
         message=row["message"],
         metadata=row["metadata"] or {},

@@ -191,14 +191,18 @@ class OpenSearchMemory:
         document = {"doc_id": doc_id, "text": text, "metadata": metadata or {}, VECTOR_FIELD: embed(text)}
         self._check(await self._call("POST", f"/{index}/_doc", document), "index document")
 
-    async def search(self, query: str, k: int = 3) -> list[tuple[str, float, dict[str, Any]]]:
+    async def search(
+        self, query: str, k: int = 3, namespace: str | None = None
+    ) -> list[tuple[str, float, dict[str, Any]]]:
         if not self._ready:
             await self.init()
         k = max(1, min(k, 20))
+        # ``metadata`` is stored, not indexed: a namespace is filtered here, over 4x the hits
+        fetch = k if namespace is None else 4 * k
         body = {
-            "size": k,
+            "size": fetch,
             "_source": ["doc_id", "text", "metadata"],
-            "query": {"knn": {VECTOR_FIELD: {"vector": embed(query), "k": k}}},
+            "query": {"knn": {VECTOR_FIELD: {"vector": embed(query), "k": fetch}}},
         }
         found = self._check(await self._call("POST", f"/{quote(self.index, safe='')}/_search", body), "k-NN search")
         out: list[tuple[str, float, dict[str, Any]]] = []
@@ -209,9 +213,11 @@ class OpenSearchMemory:
             similarity = similarity_from_score(float(hit.get("_score") or 0.0))
             if key in seen or similarity <= 0.05:  # a copy not yet deleted everywhere, or unrelated
                 continue
+            if namespace is not None and (source.get("metadata") or {}).get("principal", "default") != namespace:
+                continue
             seen.add(key)
             out.append((str(source.get("text", "")), similarity, dict(source.get("metadata") or {})))
-        return sorted(out, key=lambda hit: hit[1], reverse=True)
+        return sorted(out, key=lambda hit: hit[1], reverse=True)[:k]
 
     async def ping(self) -> None:
         res = await self._call("HEAD", "/" + quote(self.index, safe=""))

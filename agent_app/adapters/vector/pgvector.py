@@ -53,14 +53,17 @@ class PgVectorMemory:
                 {"id": doc_id, "text": text, "meta": json.dumps(metadata or {}), "emb": _literal(embed(text))},
             )
 
-    async def search(self, query: str, k: int = 3) -> list[tuple[str, float, dict[str, Any]]]:
+    async def search(
+        self, query: str, k: int = 3, namespace: str | None = None
+    ) -> list[tuple[str, float, dict[str, Any]]]:
+        where = "WHERE COALESCE(metadata->>'principal', 'default') = :ns " if namespace is not None else ""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 sa.text(
                     f"SELECT text, 1 - (embedding <=> CAST(:q AS vector)) AS score, metadata FROM {self.table} "
-                    "ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k"
+                    f"{where}ORDER BY embedding <=> CAST(:q AS vector) LIMIT :k"
                 ),
-                {"q": _literal(embed(query)), "k": max(1, min(k, 20))},
+                {"q": _literal(embed(query)), "k": max(1, min(k, 20)), "ns": namespace},
             )
             return [(r[0], float(r[1]), r[2] or {}) for r in rows if float(r[1]) > 0.05]
 

@@ -82,14 +82,15 @@ class QdrantMemory:
         if res.status_code >= 400:
             raise BackendUnavailable(f"qdrant: upsert: HTTP {res.status_code}: {res.text[:200]}")
 
-    async def search(self, query: str, k: int = 3) -> list[tuple[str, float, dict[str, Any]]]:
+    async def search(
+        self, query: str, k: int = 3, namespace: str | None = None
+    ) -> list[tuple[str, float, dict[str, Any]]]:
         if not self._ready:
             await self.init()
-        res = await self._call(
-            "POST",
-            f"/collections/{self.collection}/points/search",
-            json={"vector": embed(query), "limit": max(1, min(k, 20)), "with_payload": True},
-        )
+        body: dict[str, Any] = {"vector": embed(query), "limit": max(1, min(k, 20)), "with_payload": True}
+        if namespace is not None:  # a payload filter: Qdrant applies it inside the HNSW search
+            body["filter"] = {"must": [{"key": "metadata.principal", "match": {"value": namespace}}]}
+        res = await self._call("POST", f"/collections/{self.collection}/points/search", json=body)
         if res.status_code >= 400:
             raise BackendUnavailable(f"qdrant: search: HTTP {res.status_code}: {res.text[:200]}")
         out = []
