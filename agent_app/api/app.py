@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -27,6 +28,8 @@ from agent_app.api.schemas import (
     WebhookRequest,
 )
 from agent_app.api.security import Authenticator, BodySizeLimit, Principal, RateLimiter, principal_of
+from agent_app.api.ws_auth import authenticate
+from agent_app.api.ws_frames import AuthFrame, FrameError, parse_frame
 from agent_app.callbacks import verify
 from agent_app.core.models import Chunk, RunInput, RunStatus
 from agent_app.core.ports import BackendUnavailable
@@ -249,18 +252,12 @@ def create_app(
     # -- websocket -----------------------------------------------------------------------------
     @app.websocket("/agent/{session_id}")
     async def agent_socket(websocket: WebSocket, session_id: str, last_event_id: str | None = None) -> None:
-        """Send ``{"message": "..."}``; receive chunks ``{"id", "type", "content", "task_id"}``.
-        Reconnect with ``?last_event_id=<id>`` to resume after the last chunk you saw."""
-        try:
-            principal = principal_of(websocket)
-        except HTTPException as exc:
-            denial = JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
-            if "websocket.http.response" in websocket.scope.get("extensions", {}):
-                await websocket.send_denial_response(denial)
-            else:
-                await websocket.close(code=4000 + exc.status_code, reason=str(exc.detail))
+        """Send text (the message) or ``{"message": "..."}``; receive chunks ``{"id", "type", "content",
+        "task_id"}``. Reconnect with ``?last_event_id=<id>`` to resume after the last chunk you saw.
+        Browsers authenticate with a first frame ``{"type": "auth", "api_key": "..."}``."""
+        principal = await authenticate(websocket, session_id)
+        if principal is None:
             return
-        await websocket.accept()
         state = container.state
         after = last_event_id or await state.cursor(session_id)
         sender = asyncio.create_task(_forward(websocket, state.subscribe(session_id, after)))
@@ -269,23 +266,35 @@ def create_app(
             while True:
                 raw = await websocket.receive_text()
                 try:
-                    data = json.loads(raw)
-                    run = RunInput(
-                        message=data.get("message", ""),
-                        session_id=session_id,
-                        metadata=data.get("metadata") or {},
-                    )
-                except (ValueError, AttributeError, ValidationError) as exc:
+                    frame = parse_frame(raw, session_id)
+                except FrameError as exc:
                     await websocket.send_json({"type": "error", "content": {"code": "invalid", "message": str(exc)}})
                     continue
+                if isinstance(frame, AuthFrame):  # already authenticated (header, or no keys needed)
+                    try:
+                        websocket.app.state.auth.check({"x-api-key": frame.api_key})
+                    except HTTPException as exc:
+                        message = f"{exc.detail}; this connection keeps its first credentials."
+                        await websocket.send_json({"type": "error", "content": {"code": "forbidden", "message": message}})
+                        continue
+                    await websocket.send_json({"type": "authenticated", "content": None})
+                    continue
+                run = frame.run
                 wait = limiter.hit(principal.key_id if not principal.anonymous else _client(websocket))
                 if wait is not None:
                     await websocket.send_json(
-                        {"type": "error", "content": {"code": "rate_limited", "retry_after": wait}}
+                        {
+                            "type": "error",
+                            "content": {
+                                "code": "rate_limited",
+                                "retry_after": wait,
+                                "message": f"Too many messages: wait {max(1, math.ceil(wait))} s and send again.",
+                            },
+                        }
                     )
                     continue
                 try:
-                    outcome = await container.service.submit(run, policy=data.get("policy"))
+                    outcome = await container.service.submit(run, policy=frame.policy)
                 except SessionBusy as exc:
                     await websocket.send_json({"type": "error", "content": {"code": "busy", "message": str(exc)}})
                     continue
