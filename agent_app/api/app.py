@@ -28,6 +28,7 @@ from agent_app.api.schemas import (
     WebhookRequest,
 )
 from agent_app.api.security import Authenticator, BodySizeLimit, Principal, RateLimiter, principal_of
+from agent_app.api.web_ui import mount_web_ui
 from agent_app.api.ws_auth import authenticate
 from agent_app.api.ws_frames import AuthFrame, FrameError, parse_frame
 from agent_app.callbacks import verify
@@ -311,6 +312,7 @@ def create_app(
             with contextlib.suppress(BaseException):
                 await sender
 
+    mount_web_ui(app)
     return app
 
 
