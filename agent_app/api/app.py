@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from agent_app import __version__
+from agent_app.api.agent_protocol import install_agent_protocol
 from agent_app.api.schemas import (
     CallbackView,
     ChunkOut,
@@ -312,6 +313,7 @@ def create_app(
             with contextlib.suppress(BaseException):
                 await sender
 
+    install_agent_protocol(app, container, authed, _check_callback_url)
     mount_web_ui(app)
     return app
 

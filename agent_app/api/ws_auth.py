@@ -39,7 +39,7 @@ async def authenticate(websocket: WebSocket, session_id: str) -> Principal | Non
         frame = parse_frame(raw, session_id)
         if not isinstance(frame, AuthFrame):
             raise FrameError(
-                "This server needs an API key: send {\"type\": \"auth\", \"api_key\": \"...\"} as the first frame "
+                'This server needs an API key: send {"type": "auth", "api_key": "..."} as the first frame '
                 "(or the X-API-Key header)."
             )
         principal = auth.check({"x-api-key": frame.api_key})

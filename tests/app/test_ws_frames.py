@@ -76,7 +76,10 @@ def test_plain_text_frame_is_the_message_and_json_still_works(tmp_path: Path) ->
         ('{"message": 42}', "The field 'message' is invalid: Input should be a valid string."),
         ('{"message": "hi", "metadata": "x"}', "The field 'metadata' is invalid: Input should be a valid dictionary."),
         ('{"msg": "hi"}', "Unknown field 'msg' in the frame"),
-        ('{"message": "hi", "policy": "now"}', "The field 'policy' is 'now'; it must be one of enqueue, reject, interrupt."),
+        (
+            '{"message": "hi", "policy": "now"}',
+            "The field 'policy' is 'now'; it must be one of enqueue, reject, interrupt.",
+        ),
         ('{"message": "hi", "type": "shout"}', "The field 'type' is 'shout'; it must be 'message' or 'auth'."),
         ('{"message": "hi"', "The frame starts with '{' but is not valid JSON"),
         ("   ", "The frame is empty"),
@@ -122,4 +125,4 @@ def test_first_frame_auth_for_browsers(tmp_path: Path) -> None:
         assert code == 4403 and wrong["content"] == {"code": "forbidden", "message": "API key not recognised."}
         missing, code = asyncio.run(refused(base, "what is 1+1"))
         assert code == 4401 and missing["content"]["code"] == "unauthorized"
-        assert missing["content"]["message"].startswith("This server needs an API key: send {\"type\": \"auth\"")
+        assert missing["content"]["message"].startswith('This server needs an API key: send {"type": "auth"')
