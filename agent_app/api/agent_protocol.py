@@ -91,8 +91,9 @@ def _router(
     @router.post("/threads/search", summary="Search Threads", operation_id="search_threads_threads_search_post")
     async def search_threads(request: Request, principal: Principal = Auth) -> Any:
         body = await _parse(request, ThreadSearchRequest)
-        views = []
-        for record in await registry.list(_owner(principal)):
+        views: list[dict[str, Any]] = []
+        wanted = body.offset + body.limit
+        async for record in registry.list(_owner(principal)):
             if body.metadata and any(record["metadata"].get(k) != v for k, v in body.metadata.items()):
                 continue
             view = await _thread_view(record)
@@ -101,7 +102,9 @@ def _router(
             if body.values and any(view["values"].get(k) != v for k, v in body.values.items()):
                 continue
             views.append(view)
-        return views[body.offset : body.offset + body.limit]
+            if len(views) >= wanted:  # newest first: the page is complete
+                break
+        return views[body.offset : wanted]
 
     @router.get("/threads/{thread_id}", summary="Get Thread", operation_id="get_thread_threads__thread_id__get")
     async def get_thread(thread_id: str, principal: Principal = Auth) -> Any:

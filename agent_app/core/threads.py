@@ -71,11 +71,15 @@ class ThreadRegistry:
             return None
         return record
 
-    async def list(self, owner: str) -> list[dict[str, Any]]:
-        """The owner's threads, newest first."""
+    async def list(self, owner: str, batch: int = 50) -> AsyncIterator[dict[str, Any]]:
+        """The owner's threads, newest first, read ``batch`` at a time (a search stops early)."""
         index = await self.state.get_session(_index_key(owner)) or {"ids": []}
-        found = await asyncio.gather(*(self.get(owner, i) for i in reversed(index["ids"])))
-        return [r for r in found if r is not None]
+        ids = list(reversed(index["ids"]))
+        for start in range(0, len(ids), batch):
+            found = await asyncio.gather(*(self.get(owner, i) for i in ids[start : start + batch]))
+            for record in found:
+                if record is not None:
+                    yield record
 
     async def add_run(self, owner: str, thread_id: str, run_id: str) -> None:
         async with self._locked(_thread_key(thread_id)):
