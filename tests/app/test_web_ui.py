@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,14 +40,14 @@ pytestmark = [
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    """``agent-app serve`` as a user starts it, with a key and a slow offline model (1.5 s a call),
+    """``agent-app serve`` as a user starts it, with a key and a slow offline model (2.5 s a call),
     so a run lasts long enough to reload the page in the middle of it."""
     port = free_port()
     env = {
         **os.environ,
         "AGENT_API_KEYS": KEY,
         "AGENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/ui.db",
-        "AGENT_LLM_THINK_SECONDS": "1.5",
+        "AGENT_LLM_THINK_SECONDS": "2.5",
         "AGENT_RATE_LIMIT_PER_MINUTE": "1000",
     }
     log = tmp_path / "serve.log"
@@ -116,12 +117,28 @@ def test_chat_streams_steps_and_resumes_after_reload(served: str) -> None:
             assert len(sockets) >= 2 and "last_event_id=" in sockets[-1], sockets
             assert all(KEY not in url for url in sockets)
 
-            # a second message on the same session, after the reload
+            # a second message; the page is left mid-run and opened again once the run is over:
+            # the steps produced while no page was open are replayed from the last event id
             page.fill("#message", "what is 2+2")
             page.click("#send")
             page.wait_for_function(
+                "() => document.querySelectorAll('#transcript li.thinking').length === 3", timeout=60_000
+            )
+            task_id = page.evaluate(
+                "() => JSON.parse(sessionStorage.getItem(`agent.events.${localStorage.getItem('agent.session')}`))"
+                ".filter(e => e.type === 'thinking').pop().task_id"
+            )
+            page.goto("about:blank")
+            deadline = time.monotonic() + 60
+            while httpx.get(f"{served}/v1/tasks/{task_id}", headers={"X-API-Key": KEY}).json()["status"] != "success":
+                assert time.monotonic() < deadline, "the second run did not finish"
+                time.sleep(0.2)
+            page.goto(served)
+            page.wait_for_function(
                 "() => document.querySelectorAll('#transcript li.result').length === 2", timeout=60_000
             )
+            steps = [s for s in _steps(page) if s != "status"]
+            assert steps[6:] == ["user", "thinking", "action", "observation", "thinking", "result"], steps
             assert page.inner_text("#transcript li.result >> nth=1").endswith("The answer is 4.")
         finally:
             browser.close()
