@@ -321,30 +321,40 @@ def test_unknown_ids_and_fields(tmp_path: Path) -> None:
         assert_sentence(client.http.get(f"/runs/{missing}"), 404, f"Run {missing} not found")
 
 
-def test_reject_strategy_on_a_busy_thread_is_409(tmp_path: Path) -> None:
+def test_multitask_strategies_on_a_busy_thread(tmp_path: Path) -> None:
     with serve(tmp_path, llm_think_seconds=1.0) as base:
         client = SpecClient(base)
         thread_id = client.call("post", "/threads", {}).json()["thread_id"]
-        started = client.call(
-            "post", "/threads/{thread_id}/runs", {"input": "what is 2*21"}, thread_id=thread_id
-        ).json()
-        deadline = time.monotonic() + 30
-        while client.call("get", "/threads/{thread_id}", thread_id=thread_id).json()["status"] != "busy":
-            assert time.monotonic() < deadline, "the background run never started"
-            time.sleep(0.05)
-        busy = client.call("post", "/threads/{thread_id}/runs/wait", {"input": "what is 1+1"}, thread_id=thread_id)
-        assert_sentence(busy, 409, f"Thread {thread_id} has a run in progress")
-        queued = client.call(
-            "post",
-            "/threads/{thread_id}/runs/wait",
-            {"input": "what is 1+1", "multitask_strategy": "enqueue"},
-            thread_id=thread_id,
-        ).json()
-        assert queued["values"]["output"] == "The answer is 2."
-        first = client.call(
-            "get", "/threads/{thread_id}/runs/{run_id}/wait", thread_id=thread_id, run_id=started["run_id"]
-        ).json()
-        assert first["run"]["status"] == "success"
+
+        def start(message: str) -> dict[str, Any]:
+            run = client.call("post", "/threads/{thread_id}/runs", {"input": message}, thread_id=thread_id).json()
+            deadline = time.monotonic() + 30
+            while client.call("get", "/threads/{thread_id}", thread_id=thread_id).json()["status"] != "busy":
+                assert time.monotonic() < deadline, "the background run never started"
+                time.sleep(0.05)
+            return run
+
+        def join(run: dict[str, Any]) -> dict[str, Any]:
+            return client.call(
+                "get", "/threads/{thread_id}/runs/{run_id}/wait", thread_id=thread_id, run_id=run["run_id"]
+            ).json()
+
+        def wait(message: str, strategy: str | None = None) -> httpx.Response:
+            body = {"input": message} | ({"multitask_strategy": strategy} if strategy else {})
+            return client.call("post", "/threads/{thread_id}/runs/wait", body, thread_id=thread_id)
+
+        first = start("what is 2*21")
+        assert_sentence(wait("what is 1+1"), 409, f"Thread {thread_id} has a run in progress")  # spec default: reject
+        interrupting = wait("what is 1+1", "interrupt").json()
+        assert interrupting["run"]["status"] == "success" and interrupting["values"]["output"] == "The answer is 2."
+        stopped = join(first)
+        assert stopped["run"]["status"] == "interrupted" and stopped["values"]["error"] == "run interrupted"
+
+        second = start("what is 3*3")
+        queued = wait("what is 4+4", "enqueue").json()
+        assert queued["values"]["output"] == "The answer is 8."
+        assert join(second)["run"]["status"] == "success"
+        assert client.call("get", "/threads/{thread_id}", thread_id=thread_id).json()["status"] == "idle"
 
 
 def test_threads_are_shared_through_redis_between_instances(tmp_path: Path, redis_server: RedisProcess) -> None:
