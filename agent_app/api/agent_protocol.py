@@ -212,6 +212,47 @@ def _router(
             task, record = await _run(principal, run_id, thread_id)
         return _wait_view(task, record, service.session_policy)
 
+    @router.get(
+        "/threads/{thread_id}/runs/{run_id}/stream",
+        summary="Stream output from Run",
+        operation_id="stream_run_http_threads__thread_id__runs__run_id__join_get",
+    )
+    async def join_stream(thread_id: str, run_id: str, principal: Principal = Auth) -> Any:
+        await _thread(principal, thread_id)
+        task, _record = await _run(principal, run_id, thread_id)
+
+        async def events() -> AsyncIterator[bytes]:
+            yield _sse("metadata", {"run_id": run_id, "thread_id": thread_id})
+            async for chunk in _steps_of(task):
+                yield _sse("updates", _chunk_event(chunk, "updates"), chunk.id)
+            final = await service.get_task(task.id) or task
+            yield _sse("values", _values(final) | {"messages": _turn(final)})
+            yield _sse("end", {"status": _status(final.status)})
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
+
+    async def _steps_of(task: Task) -> AsyncIterator[Chunk]:
+        """The run's steps from now on, from the thread's event stream, until its final status."""
+        if task.status.terminal:
+            return
+        after = await container.state.cursor(task.session_id)
+        current = await service.get_task(task.id)  # it may have ended before the cursor was taken
+        if current is None or current.status.terminal:
+            return
+        deadline = time.monotonic() + service.run_timeout_seconds + 60  # a run never outlives this
+        async for chunk in container.state.subscribe(task.session_id, after):
+            if time.monotonic() > deadline:
+                return
+            if chunk.task_id != task.id:  # heartbeats, other runs of the thread
+                continue
+            if chunk.type == "status":
+                if chunk.content in {s.value for s in RunStatus if s.terminal}:
+                    return
+                continue
+            yield chunk
+
     # -- stateless runs (a new thread each) -----------------------------------------------------
     @router.post("/runs", summary="Create Background Run", operation_id="run_stateless_runs_post")
     async def create_stateless_run(request: Request, principal: Principal = Auth) -> Any:
