@@ -30,7 +30,7 @@ from agent_app.api.schemas import (
 )
 from agent_app.api.security import Authenticator, BodySizeLimit, Principal, RateLimiter, principal_of
 from agent_app.api.web_ui import mount_web_ui
-from agent_app.api.ws_auth import authenticate
+from agent_app.api.ws_auth import answer_late_auth, authenticate
 from agent_app.api.ws_frames import AuthFrame, FrameError, parse_frame
 from agent_app.callbacks import verify
 from agent_app.core.models import Chunk, RunInput, RunStatus
@@ -273,13 +273,7 @@ def create_app(
                     await websocket.send_json({"type": "error", "content": {"code": "invalid", "message": str(exc)}})
                     continue
                 if isinstance(frame, AuthFrame):  # already authenticated (header, or no keys needed)
-                    try:
-                        websocket.app.state.auth.check({"x-api-key": frame.api_key})
-                    except HTTPException as exc:
-                        message = f"{exc.detail}; this connection keeps its first credentials."
-                        await websocket.send_json({"type": "error", "content": {"code": "forbidden", "message": message}})
-                        continue
-                    await websocket.send_json({"type": "authenticated", "content": None})
+                    await answer_late_auth(websocket, frame)
                     continue
                 run = frame.run
                 wait = limiter.hit(principal.key_id if not principal.anonymous else _client(websocket))

@@ -55,6 +55,19 @@ async def authenticate(websocket: WebSocket, session_id: str) -> Principal | Non
     return None
 
 
+async def answer_late_auth(websocket: WebSocket, frame: AuthFrame) -> None:
+    """An auth frame on a socket already authenticated (by header, or no keys needed): the key is
+    checked and the answer said, but the connection keeps the principal it was opened with."""
+    auth: Authenticator = websocket.app.state.auth
+    try:
+        auth.check({"x-api-key": frame.api_key})
+    except HTTPException as exc:
+        message = f"{exc.detail}; this connection keeps its first credentials."
+        await websocket.send_text(json.dumps({"type": "error", "content": {"code": "forbidden", "message": message}}))
+        return
+    await websocket.send_text(json.dumps({"type": "authenticated", "content": None}))
+
+
 async def _deny(websocket: WebSocket, exc: HTTPException) -> None:
     denial = JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
     if "websocket.http.response" in websocket.scope.get("extensions", {}):

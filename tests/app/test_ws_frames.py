@@ -126,3 +126,21 @@ def test_first_frame_auth_for_browsers(tmp_path: Path) -> None:
         missing, code = asyncio.run(refused(base, "what is 1+1"))
         assert code == 4401 and missing["content"]["code"] == "unauthorized"
         assert missing["content"]["message"].startswith('This server needs an API key: send {"type": "auth"')
+
+
+def test_auth_frame_on_an_authenticated_socket_is_checked_and_answered(tmp_path: Path) -> None:
+    async def talk(base: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        async with connect(f"{base}/agent/{_session()}", additional_headers={"X-API-Key": KEY}) as ws:
+            await ws.send(json.dumps({"type": "auth", "api_key": "nope"}))
+            wrong = (await _until(ws, "error", "authenticated"))[-1]
+            await ws.send(json.dumps({"type": "auth", "api_key": KEY}))
+            right = (await _until(ws, "error", "authenticated"))[-1]
+            return wrong, right
+
+    with serve(tmp_path) as base:
+        wrong, right = asyncio.run(talk(base))
+    assert wrong["content"] == {
+        "code": "forbidden",
+        "message": "API key not recognised; this connection keeps its first credentials.",
+    }
+    assert right["type"] == "authenticated"
