@@ -96,7 +96,7 @@ def _need_redis(settings: Settings, var: str) -> str:
 
 def _optional(module: str, cls: str, var: str) -> Any:
     try:
-        return getattr(importlib.import_module(module), cls)
+        return getattr(importlib.import_module(module, __package__), cls)
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(f"{var}: backend module {module}.{cls} is not available: {exc}") from exc
 
@@ -118,7 +118,7 @@ def build_queue(settings: Settings) -> TaskQueue:
     if settings.queue_backend == "sqs":
         if not settings.queue_url:
             raise ConfigurationError("AGENT_QUEUE_BACKEND=sqs needs AGENT_QUEUE_URL")
-        queue: TaskQueue = _optional("agent_app.adapters.queue.sqs", "SqsQueue", "AGENT_QUEUE_BACKEND")(settings)
+        queue: TaskQueue = _optional(".adapters.queue.sqs", "SqsQueue", "AGENT_QUEUE_BACKEND")(settings)
         return queue
     raise ConfigurationError(f"AGENT_QUEUE_BACKEND={settings.queue_backend}: not implemented in this build")
 
@@ -133,7 +133,7 @@ def build_state(settings: Settings) -> StateStore:
                                    ttl_seconds=settings.state_ttl_seconds)
     if not settings.state_table:
         raise ConfigurationError("AGENT_STATE_BACKEND=dynamodb needs AGENT_STATE_TABLE")
-    state: StateStore = _optional("agent_app.adapters.state.dynamodb", "DynamoState", "AGENT_STATE_BACKEND")(settings)
+    state: StateStore = _optional(".adapters.state.dynamodb", "DynamoState", "AGENT_STATE_BACKEND")(settings)
     return state
 
 
@@ -146,7 +146,7 @@ def build_store(settings: Settings) -> Any:
     if backend == "dynamodb":
         if not settings.state_table:
             raise ConfigurationError("AGENT_STORE_BACKEND=dynamodb needs AGENT_STATE_TABLE")
-        return _optional("agent_app.adapters.store.dynamodb", "DynamoStore", "AGENT_STORE_BACKEND")(settings)
+        return _optional(".adapters.store.dynamodb", "DynamoStore", "AGENT_STORE_BACKEND")(settings)
     # Imported here: SQLAlchemy costs ~200 ms of import, which serverless (DynamoDB) never needs.
     from agent_app.adapters.store.sql import SqlStore
 

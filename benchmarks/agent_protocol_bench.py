@@ -66,7 +66,7 @@ def main() -> None:
         "AGENT_RATE_LIMIT_PER_MINUTE": "0",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent_app.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "agent_infra.agent_app.cli", "serve", "--port", str(port), "--log-level", "warning"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

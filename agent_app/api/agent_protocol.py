@@ -5,7 +5,7 @@ task id's hex as a UUID: ``task_<hex>`` <-> ``<hex>`` with dashes). Every run go
 :class:`~agent_app.core.service.AgentService` exactly like ``/v1/runs`` (wait, stream: in this
 process) and ``/webhook`` (background: the queue, the worker, the signed callback to ``webhook``),
 so authentication, rate limits, session policy and scoping apply unchanged. Threads and the
-protocol's run options live in the state store (:mod:`agent_app.core.threads`), owned by the
+protocol's run options live in the state store (:mod:`agent_infra.agent_app.core.threads`), owned by the
 caller's principal.
 
 Errors are the spec's ``ErrorResponse``: a JSON string, one sentence. The spec's ``RunStatus`` has no
@@ -27,13 +27,13 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
-from agent_app.api.agent_protocol_schemas import Message, RunCreate, ThreadCreate, ThreadSearchRequest
-from agent_app.api.security import Principal
-from agent_app.api.ws_frames import describe
-from agent_app.core.models import Chunk, RunInput, RunStatus, Task
-from agent_app.core.service import AgentService, IdempotencyConflict, SessionBusy, SessionPolicy
-from agent_app.core.threads import ThreadExists, ThreadRegistry
-from agent_app.wiring import Container
+from .agent_protocol_schemas import Message, RunCreate, ThreadCreate, ThreadSearchRequest
+from .security import Principal
+from .ws_frames import describe
+from ..core.models import Chunk, RunInput, RunStatus, Task
+from ..core.service import AgentService, IdempotencyConflict, SessionBusy, SessionPolicy
+from ..core.threads import ThreadExists, ThreadRegistry
+from ..wiring import Container
 
 AGENT_ID = "agent"
 _HEX_ID = re.compile(r"^(task|sess)_([0-9a-f]{32})$")

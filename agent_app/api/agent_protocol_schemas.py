@@ -1,7 +1,7 @@
 """Request bodies of the LangChain Agent Protocol (openapi.json 0.1.6), as this server reads them.
 
 Field names and enums are the spec's. Options the spec defines but this agent cannot honour are
-refused with a sentence (see :func:`agent_app.api.agent_protocol._unsupported`) rather than ignored.
+refused with a sentence (see :func:`agent_infra.agent_app.api.agent_protocol._unsupported`) rather than ignored.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ import json
 from fastapi import HTTPException, WebSocket
 from fastapi.responses import JSONResponse
 
-from agent_app.api.security import Authenticator, Principal, principal_of
-from agent_app.api.ws_frames import AuthFrame, FrameError, parse_frame
+from .security import Authenticator, Principal, principal_of
+from .ws_frames import AuthFrame, FrameError, parse_frame
 
 AUTH_FRAME_TIMEOUT_SECONDS = 10.0
 

@@ -16,8 +16,8 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from agent_app.core.models import RunInput
-from agent_app.core.service import SessionPolicy
+from ..core.models import RunInput
+from ..core.service import SessionPolicy
 
 _MESSAGE_FIELDS = ("type", "message", "metadata", "policy")
 _POLICIES: tuple[str, ...] = get_args(SessionPolicy)

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from agent_app.core.ports import BackendUnavailable, StateStore
+from .ports import BackendUnavailable, StateStore
 
 MAX_THREADS_LISTED = 10_000
 """Per owner, newest kept: the search index is one record, so it is bounded."""

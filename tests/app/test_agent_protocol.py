@@ -22,9 +22,9 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from agent_app.api.app import create_app
-from agent_app.settings import Settings
-from agent_app.wiring import build
+from agent_infra.agent_app.api.app import create_app
+from agent_infra.agent_app.settings import Settings
+from agent_infra.agent_app.wiring import build
 from tests.app.conftest import Receiver, RedisProcess, ServerThread
 
 SPEC = json.loads((Path(__file__).parent / "specs" / "agent_protocol_openapi.json").read_text())

@@ -53,7 +53,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent_app.cli", "serve", "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "agent_infra.agent_app.cli", "serve", "--port", str(port), "--log-level", "warning"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -15,9 +15,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from agent_app.api.app import create_app
-from agent_app.settings import Settings
-from agent_app.wiring import build
+from agent_infra.agent_app.api.app import create_app
+from agent_infra.agent_app.settings import Settings
+from agent_infra.agent_app.wiring import build
 from tests.app.conftest import ServerThread
 
 KEY = "ws-key-1"
