@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -19,12 +20,13 @@ from pydantic import ValidationError
 from .. import __version__
 from ..adapters.redis_tls import tls_options
 from ..callbacks import verify
-from ..core.models import SESSION_ID_PATTERN, Chunk, RunInput, RunStatus, Task, scoped
+from ..core.models import Chunk, RunInput, RunStatus, Task, scoped
 from ..core.ports import BackendUnavailable
 from ..core.service import AgentService, IdempotencyConflict, SessionBusy
 from ..core.session import final_status
 from ..metrics import ACCEPTED, WEBHOOK_REPLAYS
 from ..wiring import Container, build
+from .agent_protocol import install_agent_protocol
 from .schemas import (
     CallbackView,
     ChunkOut,
@@ -49,6 +51,10 @@ from .security import (
     principal_of,
     source_of,
 )
+from .web_ui import mount_web_ui
+from .ws_auth import answer_late_auth
+from .ws_auth import authenticate as authenticate_socket
+from .ws_frames import AuthFrame, FrameError, parse_frame
 
 log = logging.getLogger("agent_app.api")
 
@@ -353,21 +359,12 @@ def create_app(
     # -- websocket -----------------------------------------------------------------------------
     @app.websocket("/agent/{session_id}")
     async def agent_socket(websocket: WebSocket, session_id: str, last_event_id: str | None = None) -> None:
-        """Send ``{"message": "..."}``; receive chunks ``{"id", "type", "content", "task_id"}``.
-        Reconnect with ``?last_event_id=<id>`` to resume after the last chunk you saw."""
-        try:
-            principal = await principal_of(websocket)
-            principal.require("runs")
-            if not SESSION_ID_PATTERN.match(session_id):
-                raise HTTPException(422, "session_id must be 1-128 of [A-Za-z0-9._:-]")
-        except HTTPException as exc:
-            denial = JSONResponse({"detail": exc.detail}, exc.status_code, exc.headers)
-            if "websocket.http.response" in websocket.scope.get("extensions", {}):
-                await websocket.send_denial_response(denial)
-            else:
-                await websocket.close(code=4000 + exc.status_code, reason=str(exc.detail))
+        """Send text (the message) or ``{"message": "..."}``; receive chunks ``{"id", "type", "content",
+        "task_id"}``. Reconnect with ``?last_event_id=<id>`` to resume after the last chunk you saw.
+        Browsers authenticate with a first frame ``{"type": "auth", "api_key": "..."}``."""
+        principal = await authenticate_socket(websocket, session_id)
+        if principal is None:
             return
-        await websocket.accept()
         state = container.state
         stream_key = scoped(principal.id, session_id)  # the principal's own session of that name
         after = last_event_id or await state.cursor(stream_key)
@@ -377,17 +374,14 @@ def create_app(
             while True:
                 raw = await websocket.receive_text()
                 try:
-                    data = json.loads(raw)
-                    run = RunInput(
-                        message=data.get("message", ""),
-                        session_id=session_id,
-                        metadata=data.get("metadata") or {},
-                    )
-                    if data.get("policy") not in _POLICIES:
-                        raise ValueError("policy must be enqueue, reject or interrupt")
-                except (ValueError, AttributeError, ValidationError) as exc:
+                    frame = parse_frame(raw, session_id)
+                except FrameError as exc:
                     await websocket.send_json({"type": "error", "content": {"code": "invalid", "message": str(exc)}})
                     continue
+                if isinstance(frame, AuthFrame):  # already authenticated (header, or no keys needed)
+                    await answer_late_auth(websocket, frame)
+                    continue
+                run = frame.run
                 try:
                     wait = await limiter.hit(principal.key_id if not principal.anonymous else source_of(websocket))
                 except BackendUnavailable as exc:
@@ -397,11 +391,18 @@ def create_app(
                     continue
                 if wait is not None:
                     await websocket.send_json(
-                        {"type": "error", "content": {"code": "rate_limited", "retry_after": wait}}
+                        {
+                            "type": "error",
+                            "content": {
+                                "code": "rate_limited",
+                                "retry_after": wait,
+                                "message": f"Too many messages: wait {max(1, math.ceil(wait))} s and send again.",
+                            },
+                        }
                     )
                     continue
                 try:
-                    outcome = await container.service.submit(run, policy=data.get("policy"), principal=principal.id)
+                    outcome = await container.service.submit(run, policy=frame.policy, principal=principal.id)
                 except SessionBusy as exc:
                     await websocket.send_json({"type": "error", "content": {"code": "busy", "message": str(exc)}})
                     continue
@@ -417,6 +418,9 @@ def create_app(
             sender.cancel()
             with contextlib.suppress(BaseException):
                 await sender
+
+    install_agent_protocol(app, container, authed, _check_callback_url)
+    mount_web_ui(app)
 
     def openapi() -> dict[str, Any]:
         """The document, minus the security requirements when no keys are configured (anonymous
