@@ -149,6 +149,54 @@ def diagram(
 
 
 @app.command()
+def cost(
+    stack: StackOption,
+    project: ProjectOption = Path("."),
+    usage: Annotated[Path | None, typer.Option("--usage", "-u", dir_okay=False,
+                                               help="Usage profile (YAML/JSON): requests_per_day, tasks_per_day, "
+                                                    "task_seconds, gb_stored, ... (defaults: a small production agent).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+) -> None:
+    """Estimate the stack's monthly cost per resource, and compare it with the stack's budget."""
+    import yaml
+
+    from agent_infra.policies.cost import PRICES_AS_OF, Usage, estimate
+    from agent_infra.policies.engine import resources_from_plan
+
+    profile = Usage()
+    if usage is not None:
+        try:
+            raw = yaml.safe_load(usage.read_text()) or {}
+            if not isinstance(raw, dict):
+                raise ValueError("usage: must be a mapping of settings")
+            profile = Usage.from_mapping(raw)
+        except (OSError, yaml.YAMLError, ValueError) as error:
+            raise fail(f"{usage}: {error}") from None
+    result = estimate(resources_from_plan(build_plan(project, stack)), profile)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    out = console()
+    table = Table(title=f"Monthly cost estimate, USD (list prices as of {PRICES_AS_OF})", show_edge=False)
+    for column in ("resource", "fixed", "usage", "total", "how"):
+        table.add_column(column, justify="right" if column in ("fixed", "usage", "total") else "left")
+    for line in result.lines:
+        if line.total >= 0.005:
+            table.add_row(f"{line.name} [dim]{line.type}[/]", f"{line.fixed:,.2f}", f"{line.usage:,.2f}",
+                          f"{line.total:,.2f}", line.basis)
+    out.print(table)
+    out.print(f"fixed floor ${result.fixed:,.2f}/month (no traffic); total ${result.total:,.2f}/month at "
+              f"{profile.requests_per_day:,} requests and {profile.tasks_per_day:,} tasks a day")
+    if result.budget_usd is not None:
+        verdict = ("covers the estimate" if result.budget_usd >= result.total else
+                   "covers the fixed floor but not the estimate" if result.budget_usd >= result.fixed else
+                   "is below the fixed floor: it will alarm every month")
+        out.print(f"budget ${result.budget_usd:,.2f}/month {verdict}")
+    for note in result.notes:
+        out.print(f"[yellow]note: {note}[/]")
+
+
+@app.command()
 def build(
     runtime: Annotated[str, typer.Option(help="Lambda runtime (python3.11, python3.12, python3.13).")] = "python3.12",
     architecture: Annotated[str, typer.Option(help="arm64 (Graviton, cheaper) or x86_64.")] = "arm64",

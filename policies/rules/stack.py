@@ -130,3 +130,21 @@ def required_tags(resources: Sequence[Resource], ctx: Context) -> Iterator[Findi
         missing = [key for key in ctx["requiredTags"] if key not in tags]
         if missing:
             yield Finding(f"missing tags: {', '.join(missing)}", urn=resource.urn)
+
+
+@stack_rule(
+    RULES, name="budget-covers-fixed-cost", area="stack", level="advisory", severity="medium",
+    description="Checks whether the stack's budget is at least its fixed monthly cost (what it costs with no "
+                "traffic: NAT gateways, load balancers, minimum tasks, database and cache floors).",
+    remediation="Raise budget.monthly_limit_usd above the fixed floor `agent-infra cost --stack <stack>` prints, or "
+                "shrink the floor (one NAT gateway, fewer interface endpoints, lower minimums).",
+)
+def budget_covers_fixed_cost(resources: Sequence[Resource], ctx: Context) -> Iterator[Finding]:
+    from ..cost import estimate
+
+    result = estimate(resources)
+    if result.budget_usd is not None and result.budget_usd < result.fixed:
+        budgets = of_type(resources, AWS_BUDGET) + of_type(resources, GCP_BUDGET)
+        yield Finding(f"the budget is ${result.budget_usd:,.2f}/month but the stack's fixed cost is about "
+                      f"${result.fixed:,.2f}/month (list prices as of the price table's date), so it alarms "
+                      "every month whatever the traffic", urn=budgets[0].urn if budgets else None)
