@@ -84,12 +84,21 @@ def preview(
     out.print(counts)
     custom = len(plan.custom_resources())
     out.print(f"{len(plan)} resources ({custom} cloud resources, {len(plan) - custom} components)")
+    placeholders = plan.placeholder_paths()
+    invented = {path.split(".")[0] for path in placeholders.get("outputs", [])}
     outputs = Table(title="Outputs", show_edge=False)
     outputs.add_column("name")
     outputs.add_column("value")
+    outputs.add_column("")
     for key, value in sorted(plan.outputs.items()):
-        outputs.add_row(key, value if isinstance(value, str) else json.dumps(value))
+        outputs.add_row(key, value if isinstance(value, str) else json.dumps(value),
+                        "[yellow]placeholder[/]" if key in invented else "")
     out.print(outputs)
+    if placeholders:
+        inputs = sum(len(paths) for urn, paths in placeholders.items() if urn != "outputs")
+        out.print(f"[yellow]placeholder[/]: invented offline (account 123456789012, ids, ARNs, endpoints, digests); "
+                  f"{inputs} resource inputs use such values too (`--json`: \"placeholders\", \"placeholder_inputs\"). "
+                  "`pulumi up` gives the real ones.")
     for line in plan.log:
         out.print(f"[yellow]{line}[/]")
 
@@ -124,6 +133,10 @@ def render(
     if not paths:
         raise fail(f"stack {stack!r} has no Kubernetes objects (cloud is not kubernetes?)")
     typer.echo(f"wrote {len(paths)} manifests to {out}")
+    for path in paths:
+        if path.read_text().startswith("# WARNING: image"):
+            typer.echo(f"warning: {path.name}: its image reference is a placeholder invented offline; build and push "
+                       "the image or pin app.image before `kubectl apply`", err=True)
 
 
 @app.command()

@@ -124,8 +124,20 @@ def render(plan: Plan, out_dir: str | Path) -> list[Path]:
     for stale in out.glob("[0-9][0-9][0-9]-*.yaml"):
         stale.unlink()
     written = []
+    invented = plan.invented_values()
     for index, manifest in enumerate(manifests(plan)):
         path = out / _file_name(index, manifest)
-        path.write_text(yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False))
+        header = "".join(f"# WARNING: image {image} is a placeholder invented by the offline preview; build and push "
+                         "the image (or set app.image to a pinned reference) before applying this manifest\n"
+                         for image in placeholder_images(manifest, invented))
+        path.write_text(header + yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False))
         written.append(path)
     return written
+
+
+def placeholder_images(manifest: dict[str, Any], invented: list[str]) -> list[str]:
+    """Container images of a workload whose reference holds a value the offline engine made up
+    (the digest of an image that was never built here)."""
+    spec = manifest.get("spec", {}).get("template", {}).get("spec", {})
+    images = [c.get("image", "") for key in ("initContainers", "containers") for c in spec.get(key, []) or []]
+    return [image for image in images if isinstance(image, str) and any(v in image for v in invented)]

@@ -4,6 +4,7 @@ stack outputs, with the queries tests and policies use (`one`, `find`, `children
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 SECRET_MASK = "[secret]"
 UNKNOWN_MARK = "<computed>"
 STACK_TYPE = "pulumi:pulumi:Stack"
+PLACEHOLDER_NOTE = ("offline preview: ids, ARNs, URLs, endpoints, account ids and image digests that a cloud would "
+                    "compute are invented by the offline engine (e.g. account 123456789012); values listed here "
+                    "and every cloud resource's outputs are placeholders until `pulumi up`")
 
 
 @dataclass
@@ -115,9 +119,69 @@ class Plan:
             counts[resource.type] = counts.get(resource.type, 0) + 1
         return dict(sorted(counts.items()))
 
+    # --- Placeholders: what the offline engine invented --------------------------------------------
+
+    def invented_values(self) -> list[str]:
+        """Every value the mocks made up (a cloud resource's computed outputs: ARNs, URLs, endpoints,
+        digests, auto-names), longest first. Echoed inputs are not among them: they are the program's."""
+        def strings(value: Any, into: set[str]) -> set[str]:
+            if isinstance(value, str) and len(value) >= 6 and value not in (SECRET_MASK, UNKNOWN_MARK):
+                into.add(value)
+            elif isinstance(value, Mapping):
+                for item in value.values():
+                    strings(item, into)
+            elif isinstance(value, list):
+                for item in value:
+                    strings(item, into)
+            return into
+
+        computed: set[str] = set()
+        for resource in self.resources:
+            if resource.custom:  # `outputs` holds only what the mocks computed (echoed inputs are dropped)
+                strings(resource.outputs, computed)
+        return sorted(computed, key=lambda v: (-len(v), v))
+
+    def placeholder_paths(self) -> dict[str, list[str]]:
+        """Where invented values show: `{"outputs": [keys], "<urn>": [dotted input paths]}`."""
+        invented = self.invented_values()
+        if not invented:
+            return {}
+        pattern = re.compile("|".join(re.escape(v) for v in invented))
+        found: dict[str, list[str]] = {}
+
+        def walk(value: Any, path: str, into: list[str]) -> None:
+            if isinstance(value, str):
+                if pattern.search(value):
+                    into.append(path)
+            elif isinstance(value, Mapping):
+                for key, item in value.items():
+                    walk(item, f"{path}.{key}" if path else str(key), into)
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    walk(item, f"{path}.{index}", into)
+
+        outputs: list[str] = []
+        walk(self.outputs, "", outputs)
+        if outputs:
+            found["outputs"] = outputs
+        for resource in self.resources:
+            paths: list[str] = []
+            walk(resource.inputs, "", paths)
+            if paths:
+                found[resource.urn] = paths
+        return found
+
     def to_dict(self) -> dict[str, Any]:
+        placeholders = self.placeholder_paths()
+        resources = []
+        for r in self.resources:
+            item = asdict(r)
+            item["placeholder_inputs"] = placeholders.get(r.urn, [])
+            item["outputs_are_placeholders"] = r.custom  # computed by the mocks, every one
+            resources.append(item)
         return {"project": self.project, "stack": self.stack, "outputs": self.outputs,
-                "resources": [asdict(r) for r in self.resources], "log": self.log}
+                "placeholders": {"note": PLACEHOLDER_NOTE, "outputs": placeholders.get("outputs", [])},
+                "resources": resources, "log": self.log}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, default=str)

@@ -96,6 +96,7 @@ class ServerlessAgent(pulumi.ComponentResource):
             "log_retention_days": retention, "tags": tags}, child_opts)
         # WebSocket: the API first (the function's role names its ARN), then the function, then the routes.
         self.websocket_api = WebSocketApi(f"{name}-ws", {
+            "stage_name": config.environment,  # the URL says which environment it is (`/dev`, `/prod`)
             "throttling_rate_limit": config.rate_limits.requests_per_second,
             "throttling_burst_limit": config.rate_limits.burst, "log_retention_days": retention, "tags": tags},
             child_opts)

@@ -41,7 +41,7 @@ class WebSocketApiArgs(ComponentArgs):
     function exists (its role needs this API's ARN first, see `grant_manage_connections`)."""
     function_invoke_arn: str | pulumi.Output[str] | None = None
     """Its invoke ARN (WebSocket integrations take the invoke ARN, not the function ARN)."""
-    stage_name: str = "prod"
+    stage_name: str = "live"
     """Stage name; part of the endpoint (`wss://<id>.execute-api.<region>.amazonaws.com/<stage>`)."""
     throttling_rate_limit: int = Field(50, ge=1, le=100_000)
     """Steady-state messages per second for the stage."""

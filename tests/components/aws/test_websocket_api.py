@@ -28,7 +28,7 @@ def test_routes_stage_logs_table_and_permission(plan):
     assert sorted(r.inputs["routeKey"] for r in routes) == ["$connect", "$default", "$disconnect"]
     assert {r.inputs["target"] for r in routes} == {f"integrations/{integration.id}"}
     stage = result.one("aws:apigatewayv2/stage:Stage", "chat-stage")
-    assert stage.inputs["name"] == "prod" and stage.inputs["autoDeploy"] is True
+    assert stage.inputs["name"] == "live" and stage.inputs["autoDeploy"] is True
     assert stage.inputs["defaultRouteSettings"]["throttlingRateLimit"] == 20
     assert stage.inputs["defaultRouteSettings"]["throttlingBurstLimit"] == 40
     logs = result.one("aws:cloudwatch/logGroup:LogGroup", "chat-access-logs")
@@ -40,11 +40,11 @@ def test_routes_stage_logs_table_and_permission(plan):
     assert table.inputs["ttl"] == {"attributeName": "expires_at", "enabled": True}
     assert table.inputs["serverSideEncryption"]["enabled"] is True
     permission = result.one("aws:lambda/permission:Permission", "chat-invoke")
-    assert permission.inputs["sourceArn"] == f"{api.outputs['executionArn']}/prod/*"
+    assert permission.inputs["sourceArn"] == f"{api.outputs['executionArn']}/live/*"
     component = result.one("agent-infra:aws:WebSocketApi", "chat")
-    assert component.outputs["endpoint"] == f"{api.outputs['apiEndpoint']}/prod"
+    assert component.outputs["endpoint"] == f"{api.outputs['apiEndpoint']}/live"
     assert component.outputs["management_endpoint"].startswith("https://")
-    assert component.outputs["management_endpoint"].endswith(".amazonaws.com/prod")
+    assert component.outputs["management_endpoint"].endswith(".amazonaws.com/live")
 
 
 def test_half_a_function_is_refused(plan):
@@ -66,7 +66,7 @@ def test_serverless_topology_wires_the_websocket_function_with_least_privilege()
     policy = json.loads(result.one("aws:iam/rolePolicy:RolePolicy", policy_name).inputs["policy"])
     manage = [s for s in policy["Statement"] if "execute-api:ManageConnections" in s["Action"]]
     assert manage == [{"Effect": "Allow", "Action": ["execute-api:ManageConnections"], "Sid": "PostToConnections",
-                       "Resource": [f"{api.outputs['executionArn']}/prod/POST/@connections/*"]}]
+                       "Resource": [f"{api.outputs['executionArn']}/dev/POST/@connections/*"]}]
     assert all("*" not in a for s in policy["Statement"] for a in s["Action"])
     tables = {r for s in policy["Statement"] if s.get("Sid") == "SessionState" for r in s["Resource"]}
     assert connections.outputs["arn"] in tables and len(tables) == 2
