@@ -71,7 +71,9 @@ def _router(
     authed: Callable[..., Any],
     check_callback_url: Callable[[str, bool], None],
 ) -> APIRouter:
-    router = APIRouter(tags=["agent protocol"])
+    # Described by the published Agent Protocol document (tests/app/specs/agent_protocol_openapi.json),
+    # which clients are generated from; our own /openapi.json documents the /v1 API.
+    router = APIRouter(tags=["agent protocol"], include_in_schema=False)
     service: AgentService = container.service
     registry = ThreadRegistry(container.state, container.settings.state_ttl_seconds)
     allow_private = container.settings.callback_allow_private

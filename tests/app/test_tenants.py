@@ -39,7 +39,8 @@ def test_tasks_idempotency_memory_and_scopes_are_per_principal(tmp_path: Path, r
         r = httpx.post(f"{srv.url}/webhook", headers=h(ALICE, **{"Idempotency-Key": "order-1"}), json={"message": "2+2"})
         assert r.status_code == 202
         loc = f"{srv.url}{r.headers['location']}"
-        wait_for(lambda: httpx.get(loc, headers=h(ALICE)).json()["status"] == "success")
+        # The replayed task has no record until a worker takes it: 404 until then, never another's.
+        wait_for(lambda: httpx.get(loc, headers=h(ALICE)).json().get("status") == "success", timeout=30)
         theirs = httpx.get(loc, headers=h(BOB))
         assert theirs.status_code == 404 and "not found" in theirs.text
         # the same Idempotency-Key from another principal is another key: a new task, not a replay
@@ -79,7 +80,8 @@ def test_dead_letters_are_per_principal(tmp_path: Path, redis_server: RedisProce
         replay = httpx.post(f"{srv.url}/v1/dlq/{task.id}/replay", headers=h(ALICE_OPS))
         assert replay.status_code == 202
         loc = f"{srv.url}{replay.json()['location']}"
-        wait_for(lambda: httpx.get(loc, headers=h(ALICE)).json()["status"] == "success")
+        # The replayed task has no record until a worker takes it: 404 until then, never another's.
+        wait_for(lambda: httpx.get(loc, headers=h(ALICE)).json().get("status") == "success", timeout=30)
         assert httpx.get(loc, headers=h(BOB_OPS)).status_code == 404
 
 
