@@ -65,3 +65,12 @@ def test_testing_example_passes():
     assert tests
     for test in tests:
         test()
+
+
+def test_the_readme_lists_every_doc_page():
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    for page in sorted((root / "docs").glob("*.md")):
+        assert f"docs/{page.name}" in readme, f"README's documentation list misses docs/{page.name}"
+    for picture in sorted((root / "docs" / "diagrams").glob("*.png")):
+        assert f"diagrams/{picture.name}" in (root / "docs" / "topologies.md").read_text()
