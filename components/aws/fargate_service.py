@@ -94,7 +94,9 @@ class FargateServiceArgs(ComponentArgs):
     queue_backlog: QueueBacklogScaling | None = None
     """Backlog-per-task scaling (workers), plus a wake-up step when no task runs."""
     schedules: list[ScheduledScaling] = []
-    """Scheduled scaling actions."""
+    """Scheduled scaling actions. An action only sets min/max at its time, so a schedule that raises
+    the floor above `min_count` needs another that lowers it again (its restore); one without is
+    refused, since the floor would stay raised after the first firing."""
     scale_in_protection: bool = False
     """Let the app protect its own task from scale-in while it runs a job (ECS task scale-in
     protection via `$ECS_AGENT_URI/task-protection/v1/state`); grants exactly that on this cluster's tasks."""
@@ -134,7 +136,17 @@ class FargateServiceArgs(ComponentArgs):
             raise ValueError(f"min_count ({self.min_count}) must not exceed max_count ({self.max_count})")
         if self.target_group_arn is not None and self.port is None:
             raise ValueError("target_group_arn needs port")
+        for name in unrestored_raises([(s.name, s.min_count) for s in self.schedules], self.min_count):
+            raise ValueError(f"schedules.{name}: raises the floor above min_count ({self.min_count}) and no schedule "
+                             f"lowers it again; add one with min_count <= {self.min_count}")
         return self
+
+
+def unrestored_raises(schedules: list[tuple[str, int]], floor: int) -> list[str]:
+    """Names of (name, min) schedules that raise the floor above `floor` when none lowers it again."""
+    if any(minimum <= floor for _, minimum in schedules):
+        return []
+    return [name for name, minimum in schedules if minimum > floor]
 
 
 def fargate_size(cpu: float, memory_mb: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from components.app_env import app_environment
+from components.aws.bedrock import invoke_model_grant
 from components.aws.budget import Budget
 from components.aws.container_agent import app_secrets
 from components.aws.function import AgentFunction
@@ -58,6 +59,8 @@ class ServerlessAgent(pulumi.ComponentResource):
             "recovery_window_days": 7 if config.is_production else 0, "tags": tags}, child_opts)
         env.update({f"{key}_SECRET_ARN": arn for key, arn in self.secrets.arns.items()})
         code = lambda_code(config)
+        model_grants = ([invoke_model_grant(str(config.app.llm_model), config.regions.primary)]
+                        if config.app.llm_provider == "bedrock" else [])
         common: dict[str, Any] = {
             "code": code, "runtime": config.app.runtime, "architecture": config.app.architecture,
             "memory_mb": config.app.memory_mb, "environment": env, "log_retention_days": retention,
@@ -65,10 +68,12 @@ class ServerlessAgent(pulumi.ComponentResource):
             "tags": tags}
         self.api_function = AgentFunction(f"{name}-api", {
             **common, "handler": API_HANDLER, "timeout_seconds": config.timeouts.request_seconds,
-            "grants": [self.queue.grant_send(), self.table.grant_read_write(), *self.secrets.grant_read()]}, child_opts)
+            "grants": [self.queue.grant_send(), self.table.grant_read_write(), *self.secrets.grant_read(),
+                       *model_grants]}, child_opts)
         self.worker_function = AgentFunction(f"{name}-worker", {
             **common, "handler": WORKER_HANDLER, "timeout_seconds": config.timeouts.run_seconds,
-            "grants": [self.queue.grant_consume(), self.table.grant_read_write(), *self.secrets.grant_read()]},
+            "grants": [self.queue.grant_consume(), self.table.grant_read_write(), *self.secrets.grant_read(),
+                       *model_grants]},
             child_opts)
 
         import pulumi_aws as aws
@@ -100,7 +105,8 @@ class ServerlessAgent(pulumi.ComponentResource):
             **common, "handler": WEBSOCKET_HANDLER, "timeout_seconds": config.timeouts.run_seconds,
             "environment": {**env, "AGENT_WS_CONNECTIONS_TABLE": self.websocket_api.connections_table},
             "grants": [self.table.grant_read_write(), self.websocket_api.connections.grant_read_write(),
-                       self.websocket_api.grant_manage_connections(), *self.secrets.grant_read()]}, child_opts)
+                       self.websocket_api.grant_manage_connections(), *self.secrets.grant_read(), *model_grants]},
+            child_opts)
         self.websocket_api.route_to(self.websocket_function.name, self.websocket_function.invoke_arn)
 
         self.observability = Observability(f"{name}-observability", {

@@ -28,7 +28,10 @@ from components.gcp.redis import Redis
 from components.gcp.secrets import Secrets
 from components.secret_refs import resolve_secret_refs
 
-API_COMMAND = ["agent-app", "serve"]
+API_COMMAND = ["agent-app", "serve", "--no-worker"]
+"""The API only accepts and answers; the worker service consumes the queue. An API that consumed
+too would need the consumer's grants and would run tasks on a service scaled for requests
+(on Cloud Run, with CPU throttled outside requests)."""
 WORKER_COMMAND = ["agent-app", "worker"]
 LOG_RETENTION_MAX_DAYS = 3_650
 

@@ -24,7 +24,7 @@ from components.kubernetes.hpa import Hpa
 from components.kubernetes.ingress import Ingress
 from components.kubernetes.keda import CronWindow, KedaScaler, RedisStreamTrigger
 from components.kubernetes.namespace import Namespace
-from components.kubernetes.network_policy import DataService, NetworkPolicies
+from components.kubernetes.network_policy import KEDA_NAMESPACE, PROMETHEUS_NAMESPACE, DataService, NetworkPolicies
 from components.kubernetes.pdb import Pdb
 from components.kubernetes.postgres import POSTGRES_PORT, Postgres, PostgresArgs
 from components.kubernetes.qdrant import QDRANT_GRPC_PORT, QDRANT_HTTP_PORT, Qdrant
@@ -223,6 +223,8 @@ class ContainerAgent(pulumi.ComponentResource):
             "namespace": ns, "instance": name, "app_port": port, "ingress_namespace": k.ingress_namespace,
             "data_services": data_services, "llm_egress_cidrs": k.llm_egress_cidrs,
             "cnpg_operator_namespace": "cnpg-system" if postgres_mode == "cloudnativepg" else None,
+            "keda_operator_namespace": KEDA_NAMESPACE if k.keda and self.redis is not None else None,
+            "prometheus_namespace": PROMETHEUS_NAMESPACE,
             "labels": tags}, child_opts)
 
         self.outputs = {

@@ -55,7 +55,7 @@ def test_role_policies_name_exact_arns_and_nothing_broader(dev):
     assert worker["ConsumeTasks"]["Resource"] == [queue_arn]
     assert worker["ConsumeTasks"]["Action"] == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
                                                 "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
-    assert worker["SessionState"]["Resource"] == [table_arn]
+    assert worker["AgentSessionsReadWrite"]["Resource"] == [table_arn]
     assert "SendTasks" not in worker
     api = {s["Sid"]: s for s in statements(dev, "agent-api-policy")}
     assert api["SendTasks"] == {"Sid": "SendTasks", "Effect": "Allow", "Resource": [queue_arn],
@@ -134,3 +134,21 @@ def test_bundle_is_found_from_the_programs_directory(tmp_path, monkeypatch):
     (tmp_path / "stacks").mkdir()
     monkeypatch.chdir(tmp_path / "stacks")  # the CLI may run the program from `main: stacks/`
     assert bundle_path("python3.12", "arm64") == tmp_path / ".agent-infra/build/lambda-python3.12-arm64.zip"
+
+
+def test_no_policy_repeats_a_sid_or_grants_a_non_action(dev):
+    # IAM refuses repeated Sids (MalformedPolicyDocument); TransactWriteItems is authorised per item.
+    for policy in dev.of_type("aws:iam/rolePolicy:RolePolicy"):
+        doc = json.loads(policy.inputs["policy"])
+        sids = [s["Sid"] for s in doc["Statement"] if "Sid" in s]
+        assert len(sids) == len(set(sids)), (policy.name, sids)
+        actions = {a for s in doc["Statement"] for a in s["Action"]}
+        assert "dynamodb:TransactWriteItems" not in actions, policy.name
+
+
+def test_policy_document_refuses_a_repeated_sid():
+    from components.aws.iam import Grant, policy_document
+
+    with pytest.raises(ValueError, match="SessionState used more than once"):
+        policy_document([Grant(("dynamodb:GetItem",), ("arn:a",), "SessionState"),
+                         Grant(("dynamodb:GetItem",), ("arn:b",), "SessionState")])

@@ -214,3 +214,8 @@ def test_services_trust_exactly_the_memorystore_ca(dev: Plan, service: str) -> N
     plain, _ = envs(dev, service)
     assert plain["AGENT_REDIS_CA_CERT"].startswith("-----BEGIN CERTIFICATE-----")
     assert plain["AGENT_REDIS_CA_CERT"] == dev.one("gcp:redis/instance:Instance").outputs["serverCaCerts"][0]["cert"]
+
+
+def test_api_does_not_consume_the_queue(dev: Plan) -> None:
+    # Cloud Run throttles the API's CPU outside requests: the worker service consumes.
+    assert container(dev, "api")["commands"] == ["agent-app", "serve", "--no-worker"]
