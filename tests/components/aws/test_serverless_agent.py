@@ -152,3 +152,20 @@ def test_policy_document_refuses_a_repeated_sid():
     with pytest.raises(ValueError, match="SessionState used more than once"):
         policy_document([Grant(("dynamodb:GetItem",), ("arn:a",), "SessionState"),
                          Grant(("dynamodb:GetItem",), ("arn:b",), "SessionState")])
+
+
+def test_dev_stack_functions_get_their_api_keys_from_secrets_manager(repo_root):
+    # Without keys the HTTP handler refuses to start: the stack must give every function a key path.
+    from components.plan import run_project
+
+    result = run_project(repo_root, "dev")
+    secret = result.one("aws:secretsmanager/secret:Secret", "agent-secrets-api-keys")
+    key = result.one("aws:kms/key:Key", "agent-secrets")
+    assert secret.inputs["kmsKeyId"] == key.outputs["arn"]
+    for function in result.of_type(LAMBDA):
+        env = function.inputs["environment"]["variables"]
+        assert env["AGENT_API_KEYS_SECRET_ARN"] == secret.outputs["arn"], function.name
+        assert "AGENT_API_KEYS" not in env
+        policy = json.loads(result.one("aws:iam/rolePolicy:RolePolicy", f"{function.name}-policy").inputs["policy"])
+        reads = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
+        assert reads["ReadAppSecrets"] == [secret.outputs["arn"]] and reads["DecryptAppSecrets"] == [key.outputs["arn"]]
