@@ -282,29 +282,32 @@ def env_list(entries: list[Mapping[str, Any]]) -> dict[str, str]:
 
 
 class PlannedRedis:
-    """redis-server started with the exact script the plan gives the in-cluster Redis container
-    (`sh -c 'exec redis-server - <args> <<EOF ... EOF'`). Stand-ins only: the mounted password file
-    and data volume are local paths, and it listens on 127.0.0.1 at a free port."""
+    """redis-server started with the exact script the plan gives the Redis container (`sh -c
+    'exec redis-server ...'`) and its environment. Stand-ins only: the mounted files and the data
+    volume are local paths (`rewrites`), and it listens on 127.0.0.1 at a free port."""
 
-    def __init__(self, script: str, password_file: str, data_dir: str, password: str, home: Path) -> None:
+    def __init__(self, script: str, env: dict[str, str], rewrites: dict[str, str], data_dir: str, home: Path) -> None:
         if shutil.which("redis-server") is None:
             raise AssertionError("redis-server not found: apt-get install redis-server")
         self.port = free_port()
-        self.home = home
-        local_password = home / "redis-password"
-        local_password.write_text(password)
         self.data = home / "redis-data"
         self.data.mkdir(exist_ok=True)
-        assert f"--dir {data_dir}" in script and password_file in script, script
-        self.script = (script.replace(password_file, str(local_password))
-                       .replace(f"--dir {data_dir}", f"--dir {self.data}")
-                       .replace("redis-server - ", f"redis-server - --port {self.port} --bind 127.0.0.1 ", 1))
+        assert f"--dir {data_dir}" in script, f"the plan's Redis does not name its data directory: {script}"
+        for planned in rewrites:
+            assert planned in script, (planned, script)
+        script = script.replace(f"--dir {data_dir}", f"--dir {self.data}")
+        for planned, local in rewrites.items():
+            script = script.replace(planned, local)
+        head = "redis-server - " if "redis-server - " in script else "redis-server "
+        self.script = script.replace(head, f"{head}--port {self.port} --bind 127.0.0.1 ", 1)
+        self.env = {"PATH": os.environ["PATH"], **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         from tests.app.conftest import wait_port
 
-        self.proc = subprocess.Popen(["sh", "-c", self.script], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(["sh", "-c", self.script], env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT)
         wait_port(self.port, timeout=30)
 
     def kill(self) -> None:
@@ -333,9 +336,28 @@ def kubernetes_redis(plan: Plan, home: Path) -> PlannedRedis:
     assert "data" in claims, "Redis data is not on a PersistentVolumeClaim"
     item = volumes["password"]["projected"]["sources"][0]["secret"]
     secret = secret_data(plan, item["name"])
-    password = secret[item["items"][0]["key"]]
-    return PlannedRedis(container["command"][2], f"{mounts['password']}/{item['items'][0]['path']}",
-                        mounts["data"], password, home)
+    password_file = home / "redis-password"
+    password_file.write_text(secret[item["items"][0]["key"]])
+    return PlannedRedis(container["command"][2], {},
+                        {f"{mounts['password']}/{item['items'][0]['path']}": str(password_file)}, mounts["data"], home)
+
+
+def docker_redis(plan: Plan, home: Path) -> PlannedRedis:
+    """The Redis container of a Docker plan: its command, environment and data volume."""
+    container = next(r for r in plan.of_type("docker:index/container:Container") if r.name.endswith("-redis"))
+    assert container.inputs["command"][:2] == ["sh", "-c"]
+    volumes = {v["containerPath"] for v in container.inputs.get("volumes", []) if v.get("volumeName")}
+    data_dir = "/data"
+    assert data_dir in volumes, "Redis data is not on a named volume"
+    env = dict(e.split("=", 1) for e in container.inputs["envs"])
+    return PlannedRedis(container.inputs["command"][2], env, {}, data_dir, home)
+
+
+def docker_workloads(plan: Plan) -> list[Workload]:
+    """The app containers (those running `agent-app`) with their `envs`."""
+    return [Workload(r.name, list(r.inputs["command"]), dict(e.split("=", 1) for e in r.inputs["envs"]))
+            for r in plan.of_type("docker:index/container:Container")
+            if (r.inputs.get("command") or [""])[0] == "agent-app"]
 
 
 def secret_data(plan: Plan, name: str) -> dict[str, str]:
