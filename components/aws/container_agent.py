@@ -169,8 +169,8 @@ class ContainerAgent(pulumi.ComponentResource):
                 "max_capacity_acu": config.database.max_capacity_acu, "instance_count": 2 if prod else 1,
                 "backup_retention_days": config.database.backup_retention_days,
                 "deletion_protection": config.deletion_protection, "tags": tags}, here)
+            # The password reaches the app as PGPASSWORD below; the app reads no secret ARN for it.
             endpoints["database_url"] = self.database.url_without_password()
-            endpoints["database_secret_arn"] = self.database.secret_arn
             # libpq and asyncpg read PGPASSWORD when the URL has none; rotation needs a task restart.
             secrets["PGPASSWORD"] = self.database.secret_arn.apply(lambda arn: f"{arn}:password::")
             execution_grants += self.database.grant_read_secret()

@@ -130,7 +130,9 @@ def assert_app_reads_everything(workload: Workload) -> None:
         if key in LIBRARY_VARS:
             continue
         value = getattr(settings, names[key])
-        assert _same(value, raw.strip()), f"{workload.name}: {key}={raw!r} from the plan, app has {value!r}"
+        # Files are read with surrounding whitespace stripped; environment values as they are.
+        assert _same(value, raw.strip() if key in workload.files else raw), \
+            f"{workload.name}: {key}={raw!r} from the plan, app has {value!r}"
 
 
 @dataclass

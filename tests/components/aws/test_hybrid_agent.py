@@ -52,7 +52,7 @@ def test_app_environment_names_the_real_queue_redis_and_database(prod: Plan, ser
     assert secrets["AGENT_REDIS_URL"] == f"{redis_secret}:url::"
     master = cluster.outputs["masterUserSecrets"][0]["secretArn"]
     assert secrets["PGPASSWORD"] == f"{master}:password::"
-    assert env["AGENT_DATABASE_SECRET_ARN"] == master
+    assert "AGENT_DATABASE_SECRET_ARN" not in env  # agent_app reads no such setting: PGPASSWORD carries it
     for name in ("AGENT_API_KEYS", "AGENT_WEBHOOK_SIGNING_SECRET", "AGENT_CALLBACK_SIGNING_SECRET"):
         assert secrets[name].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:agent-infra/prod/")
         assert name not in env
