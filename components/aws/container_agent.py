@@ -188,7 +188,7 @@ class ContainerAgent(pulumi.ComponentResource):
             "cluster_name": self.cluster.name, "cluster_arn": self.cluster.arn, "image": self.image.image_ref,
             "architecture": config.app.architecture, "cpu": config.app.cpu, "memory_mb": config.app.memory_mb,
             "secrets": secrets, "execution_grants": execution_grants, "vpc_id": vpc_id, "subnet_ids": private,
-            "log_retention_days": retention, "tags": tags}
+            "log_retention_days": retention, "log_kms_key_arn": self.secrets.kms_key_arn, "tags": tags}
         self._pre_services(name, config, tags, endpoints, app_grants)
         env = app_environment(config, **endpoints)
         schedules = {target: scheduled_actions(config, target) for target in ("api", "worker")}

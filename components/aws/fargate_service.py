@@ -110,6 +110,8 @@ class FargateServiceArgs(ComponentArgs):
     """UID:GID the container runs as (never root). None: the image's USER."""
     log_retention_days: int = 30
     """Log group retention (a CloudWatch-allowed value)."""
+    log_kms_key_arn: Value | None = None
+    """Customer-managed key for the log group (its policy must admit CloudWatch Logs). None: AWS-managed."""
     health_check_grace_period_seconds: int = Field(60, ge=0, le=2_147_483_647)
     """Load balancer health checks ignored this long after a task starts."""
     tags: dict[str, str] = {}
@@ -191,7 +193,7 @@ class FargateService(pulumi.ComponentResource):
 
         self.log_group = child("log_group", aws.cloudwatch.LogGroup, name,
                                name=f"/agent-infra/{pulumi.get_project()}/{pulumi.get_stack()}/{name}",
-                               retention_in_days=args.log_retention_days)
+                               retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn)
         self.log_group_name = self.log_group.name
 
         self.execution_role = child("execution_role", aws.iam.Role, f"{name}-execution",

@@ -91,9 +91,10 @@ class Secrets(pulumi.ComponentResource):
             # A key costs $1/month: only when it encrypts a secret created here (existing ARNs
             # bring their own key). Its policy is explicit: the account administers it through IAM.
             account = aws.get_caller_identity_output().account_id
+            region = aws.get_region_output().region
             self.key = child("key", aws.kms.Key, name, description=f"agent-infra secrets ({name})",
-                             enable_key_rotation=True, rotation_period_in_days=365,
-                             deletion_window_in_days=30, policy=account.apply(key_policy))
+                             enable_key_rotation=True, rotation_period_in_days=365, deletion_window_in_days=30,
+                             policy=pulumi.Output.all(account, region).apply(lambda a: key_policy(a[0], a[1])))
             child("alias", aws.kms.Alias, f"{name}-alias",
                   name=f"alias/{physical_name(name, 200)}", target_key_id=self.key.key_id)
             self.kms_key_arn = self.key.arn
@@ -162,9 +163,17 @@ class Secrets(pulumi.ComponentResource):
         return grants
 
 
-def key_policy(account: str) -> str:
-    """The secrets key's policy: the account administers and uses it through IAM policies (the
-    roles' `kms:Decrypt` grants); no other principal."""
+def key_policy(account: str, region: str) -> str:
+    """The stack key's policy: the account administers and uses it through IAM policies (the
+    roles' `kms:Decrypt` grants); CloudWatch Logs may use it for this account's log groups in
+    this region only (the encryption context names the log group)."""
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "AccountAdmin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-         "Action": "kms:*", "Resource": "*"}]})
+         "Action": "kms:*", "Resource": "*"},
+        # The encryption context is a string: StringLike (AWS's examples use ArnLike; same match).
+        {"Sid": "CloudWatchLogs", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+         "Resource": "*", "Condition": {"StringLike": {
+             "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"}}},
+        {"Sid": "CloudWatchLogsDescribe", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+         "Action": "kms:DescribeKey", "Resource": "*", "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})

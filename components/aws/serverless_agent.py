@@ -65,7 +65,8 @@ class ServerlessAgent(pulumi.ComponentResource):
             "code": code, "runtime": config.app.runtime, "architecture": config.app.architecture,
             "memory_mb": config.app.memory_mb, "environment": env, "log_retention_days": retention,
             "tracing": config.observability.tracing, "reserved_concurrency": config.scaling.reserved_concurrency,
-            "tags": tags}
+            # The stack key (created with the first secret) encrypts the environment and the logs.
+            "kms_key_arn": self.secrets.kms_key_arn, "tags": tags}
         self.api_function = AgentFunction(f"{name}-api", {
             **common, "handler": API_HANDLER, "timeout_seconds": config.timeouts.request_seconds,
             "grants": [self.queue.grant_send(), self.table.grant_read_write(), *self.secrets.grant_read(),
@@ -95,12 +96,12 @@ class ServerlessAgent(pulumi.ComponentResource):
             "throttling_rate_limit": config.rate_limits.requests_per_second,
             "throttling_burst_limit": config.rate_limits.burst,
             "timeout_seconds": min(30, config.timeouts.request_seconds),
-            "log_retention_days": retention, "tags": tags}, child_opts)
+            "log_retention_days": retention, "log_kms_key_arn": self.secrets.kms_key_arn, "tags": tags}, child_opts)
         # WebSocket: the API first (the function's role names its ARN), then the function, then the routes.
         self.websocket_api = WebSocketApi(f"{name}-ws", {
             "throttling_rate_limit": config.rate_limits.requests_per_second,
-            "throttling_burst_limit": config.rate_limits.burst, "log_retention_days": retention, "tags": tags},
-            child_opts)
+            "throttling_burst_limit": config.rate_limits.burst, "log_retention_days": retention,
+            "log_kms_key_arn": self.secrets.kms_key_arn, "tags": tags}, child_opts)
         self.websocket_function = AgentFunction(f"{name}-ws-handler", {
             **common, "handler": WEBSOCKET_HANDLER, "timeout_seconds": config.timeouts.run_seconds,
             "environment": {**env, "AGENT_WS_CONNECTIONS_TABLE": self.websocket_api.connections_table},

@@ -74,4 +74,6 @@ def test_a_key_is_created_only_to_encrypt_a_secret_created_here_and_has_an_expli
     keys = {k.name: k for k in result.of_type("aws:kms/key:Key")}
     assert set(keys) == {"made"}  # a key that encrypts nothing costs $1/month and protects nothing
     policy = json.loads(keys["made"].inputs["policy"])
-    assert [s["Principal"] for s in policy["Statement"]] == [{"AWS": "arn:aws:iam::123456789012:root"}]
+    assert [s["Principal"] for s in policy["Statement"]] == [{"AWS": "arn:aws:iam::123456789012:root"},
+                                                         {"Service": "logs.us-east-1.amazonaws.com"},
+                                                         {"Service": "logs.us-east-1.amazonaws.com"}]
