@@ -207,7 +207,7 @@ class ContainerAgent(pulumi.ComponentResource):
             # The worker's /healthz (`--health-port`) backs its container health check.
             "environment": {**env, "AGENT_WORKER_HEALTH_PORT": str(WORKER_HEALTH_PORT)},
             "health_check_port": WORKER_HEALTH_PORT,
-            "task_grants": [self.queue.grant_consume(), *app_grants],
+            "task_grants": [self.queue.grant_consume(), self.queue.grant_dead_letter(), *app_grants],
             "min_count": floors["worker"][0], "max_count": floors["worker"][1],
             "queue_backlog": {"queue_name": self.queue.name, "jobs_per_task": config.scaling.jobs_per_worker},
             "scale_in_protection": True, "capacity_provider": "FARGATE" if prod else "FARGATE_SPOT",

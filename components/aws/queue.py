@@ -78,6 +78,11 @@ class Queue(pulumi.ComponentResource):
         return Grant(("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                       "sqs:GetQueueAttributes"), (self.arn,), "ConsumeTasks")
 
+    def grant_dead_letter(self) -> Grant:
+        """Workers whose adapter moves a task to the DLQ itself after its last attempt (the
+        container worker; the redrive policy stays the backstop for crashed consumers)."""
+        return Grant(("sqs:SendMessage",), (self.dlq_arn,), "DeadLetterTasks")
+
     def grant_redrive(self) -> Grant:
         """Operators/tools: list and replay the DLQ back onto the queue."""
         return Grant(("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",

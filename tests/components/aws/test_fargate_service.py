@@ -169,5 +169,5 @@ def test_a_raised_floor_without_a_restore_is_refused() -> None:
 
     args = {**BASE, "command": ["agent-app", "worker"], "min_count": 1, "max_count": 5,
             "schedules": [{"name": "nightly", "cron": "0 1 * * *", "min_count": 3, "max_count": 5}]}
-    with pytest.raises(ConfigError, match="schedules.nightly: raises the floor above min_count \\(1\\)"):
+    with pytest.raises(ConfigError, match=r"schedules\.nightly: raises the floor above min_count \(1\)"):
         synthesize(lambda: FargateService("worker", args))
