@@ -30,7 +30,7 @@ def test_api_sends_and_worker_consumes_and_dead_letters_within_their_roles(moto_
         sqs.create_queue(QueueName=url.rsplit("/", 1)[-1])
 
     def queue(env: dict[str, str]) -> SqsQueue:
-        return SqsQueue(queue_url=env["AGENT_QUEUE_URL"], dlq_url=env.get("AGENT_QUEUE_DLQ_URL"), max_attempts=1,
+        return SqsQueue(queue_url=env["AGENT_QUEUE_URL"], dlq_url=env.get("AGENT_QUEUE_DLQ_URL"), max_attempts=2,
                         sqs_client=sqs)
 
     async def produce() -> None:
@@ -41,7 +41,10 @@ def test_api_sends_and_worker_consumes_and_dead_letters_within_their_roles(moto_
         delivery = await worker.claim("w1", 30, block_seconds=5)
         assert delivery is not None
         await worker.extend(delivery, 30)
-        await worker.release(delivery)  # attempts exhausted: moved to the DLQ by the adapter
+        await worker.release(delivery)  # handed back: re-sent to the queue with its attempt count
+        again = await worker.claim("w1", 30, block_seconds=5)
+        assert again is not None and again.attempt == 2
+        await worker.release(again)  # attempts exhausted: moved to the DLQ by the adapter
 
     with record_calls() as api_calls:
         asyncio.run(produce())

@@ -54,7 +54,7 @@ def test_role_policies_name_exact_arns_and_nothing_broader(dev):
     worker = {s["Sid"]: s for s in statements(dev, "agent-worker-policy")}
     assert worker["ConsumeTasks"]["Resource"] == [queue_arn]
     assert worker["ConsumeTasks"]["Action"] == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
-                                                "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+                                                "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
     assert worker["AgentSessionsReadWrite"]["Resource"] == [table_arn]
     assert "SendTasks" not in worker
     api = {s["Sid"]: s for s in statements(dev, "agent-api-policy")}
