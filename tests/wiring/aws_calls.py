@@ -101,3 +101,22 @@ def allowed(policy: dict[str, Any], action: str, resource: str) -> bool:
 def denied(policies: list[str], requests: list[tuple[str, str]]) -> list[tuple[str, str]]:
     docs = [json.loads(p) for p in policies]
     return sorted({r for r in requests if not any(allowed(doc, *r) for doc in docs)})
+
+
+ADAPTER_ACTIONS: dict[str, frozenset[str]] = {
+    # One row per adapter role: the IAM actions its boto3 calls need (TransactWriteItems counted
+    # per item). tests/wiring/test_app_permissions_table.py holds each row to the calls recorded
+    # against moto, and each planned role to the rows of the adapters its workload uses.
+    "queue.sqs.producer": frozenset({"sqs:SendMessage", "sqs:GetQueueAttributes"}),
+    "queue.sqs.consumer": frozenset({"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
+                                     "sqs:SendMessage", "sqs:GetQueueAttributes"}),
+    "queue.sqs.dead_letter": frozenset({"sqs:SendMessage"}),
+    "state.dynamodb": frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                                 "dynamodb:Query", "dynamodb:ConditionCheckItem"}),
+    "settings.secret_arn": frozenset({"secretsmanager:GetSecretValue", "kms:Decrypt"}),
+    "lambda.websocket": frozenset({"execute-api:ManageConnections"}),
+    "llm.bedrock": frozenset({"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}),
+    "worker.ecs_protection": frozenset({"ecs:UpdateTaskProtection", "ecs:GetTaskProtection"}),
+}
+PLATFORM_ACTIONS = frozenset({"logs:CreateLogStream", "logs:PutLogEvents"})
+"""Written by the runtime (Lambda's log agent), not by the app's code."""

@@ -12,6 +12,7 @@ from agent_app.adapters.queue.sqs import SqsQueue
 from agent_app.core.models import Task
 from tests.wiring.aws_calls import denied, iam_requests, record_calls
 from tests.wiring.harness import env_list, revealed_plan
+from tests.wiring.test_app_permissions_table import rows_of
 
 
 def task_env(service: str) -> dict[str, str]:
@@ -54,5 +55,7 @@ def test_api_sends_and_worker_consumes_and_dead_letters_within_their_roles(moto_
     assert [json.loads(m["Body"])["session_id"] for m in moved] == ["s"]
     api_requests = [r for c in api_calls for r in iam_requests(*c)]
     worker_requests = [r for c in worker_calls for r in iam_requests(*c)]
+    assert {a for a, _ in api_requests} <= rows_of("prod", "agent-api-task")
+    assert {a for a, _ in worker_requests} <= rows_of("prod", "agent-worker-task")
     assert not denied(task_policies("api"), api_requests)
     assert not denied(task_policies("worker"), worker_requests), denied(task_policies("worker"), worker_requests)

@@ -17,6 +17,7 @@ from agent_app import lambda_handler
 from tests.app.test_lambda_handler import Context, http_event, management, sqs_record, ws_event
 from tests.wiring.aws_calls import denied, iam_requests, record_calls
 from tests.wiring.harness import Workload, assert_app_reads_everything, revealed_plan
+from tests.wiring.test_app_permissions_table import rows_of
 
 __all__ = ["management"]  # the WebSocket management endpoint stand-in (a fixture)
 
@@ -154,3 +155,4 @@ def test_functions_run_the_whole_flow_with_least_privilege(moto_server, receiver
         made = [(action, planned_arn.get(resource, resource)) for action, resource in made]
         assert made, f"{name} made no AWS call"
         assert not denied(role_policies(name), made), f"{name}: its role does not allow {denied(role_policies(name), made)}"
+        assert {action for action, _ in made} <= rows_of("dev", f"{name}-policy"), f"{name}: a call the table lacks"
