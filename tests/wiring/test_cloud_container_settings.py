@@ -38,3 +38,42 @@ def cloud_run_workloads() -> list[Workload]:
 @pytest.mark.parametrize("workload", ecs_workloads() + cloud_run_workloads(), ids=lambda w: w.name)
 def test_every_setting_a_container_gets_is_one_the_app_reads(workload: Workload) -> None:
     assert_app_reads_everything(workload)
+
+
+@pytest.mark.parametrize("workload", ecs_workloads() + cloud_run_workloads(), ids=lambda w: w.name)
+def test_the_database_url_is_one_the_apps_driver_accepts(workload: Workload) -> None:
+    # The app connects with SQLAlchemy + asyncpg. Pointed at a closed local port, a URL the driver
+    # accepts fails to *connect*; one it does not (libpq's `sslmode=`) fails before, on its arguments.
+    import asyncio
+    import os
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from agent_app.settings import Settings
+    from tests.wiring.harness import free_port
+
+    planned = workload.env["AGENT_DATABASE_URL"]
+    host = planned.split("@", 1)[1].split("/", 1)[0]
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update({**workload.env, "AGENT_DATABASE_URL": planned.replace(host, f"127.0.0.1:{free_port()}")})
+        url = Settings().sqlalchemy_url
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+    async def connect() -> BaseException:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("select 1"))
+        except BaseException as error:  # noqa: BLE001 - the kind of failure is the assertion
+            return error
+        finally:
+            await engine.dispose()
+        raise AssertionError("connected to a closed port")
+
+    error = asyncio.run(connect())
+    assert isinstance(error, OSError), f"{workload.name}: {type(error).__name__}: {error}"

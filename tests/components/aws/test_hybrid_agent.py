@@ -44,7 +44,7 @@ def test_app_environment_names_the_real_queue_redis_and_database(prod: Plan, ser
     assert env["AGENT_QUEUE_URL"] == queue.outputs["url"]
     assert env["AGENT_QUEUE_DLQ_URL"] == prod.one("aws:sqs/queue:Queue", "agent-tasks-dlq").outputs["url"]
     assert env["AGENT_DATABASE_URL"] == (f"postgresql://agent_admin@{cluster.outputs['endpoint']}:5432/agent"
-                                         "?sslmode=require")
+                                         "?ssl=require")
     assert env["AGENT_STATE_BACKEND"] == "redis" and env["AGENT_VECTOR_BACKEND"] == "pgvector"
     assert env["AGENT_ENVIRONMENT"] == "prod" and env["AGENT_PORT"] == "8000"
     # Secrets are references only: Secrets Manager ARNs, never values.
