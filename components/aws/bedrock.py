@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.iam import Grant
+from .iam import Grant
 
 GEOGRAPHY_PREFIXES = ("us-gov", "us", "eu", "apac", "ca", "jp", "au", "global")
 """Prefixes of Bedrock's system-defined (cross-region) inference profile ids, e.g.

@@ -11,27 +11,27 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.app_env import WORKER_HEALTH_PORT, app_environment
-from components.aws.backup import Backup
-from components.aws.bedrock import invoke_model_grant
-from components.aws.budget import Budget
-from components.aws.cluster import Cluster
-from components.aws.database import Database
-from components.aws.fargate_service import FargateService, unrestored_raises
-from components.aws.iam import Grant
-from components.aws.image import EcrImage
-from components.aws.load_balancer import LoadBalancer
-from components.aws.network import DEFAULT_INTERFACE_ENDPOINTS, Network
-from components.aws.observability import Observability
-from components.aws.queue import Queue
-from components.aws.redis import Redis
-from components.aws.secrets import Secrets
-from components.aws.session_table import SessionTable
-from components.aws.vector_collection import VectorCollection
-from components.aws.web_acl import WebAcl
-from components.config import AwsOptions, DeploymentConfig
-from components.errors import ConfigError
-from components.secret_refs import resolve_secret_refs
+from ..app_env import WORKER_HEALTH_PORT, app_environment
+from .backup import Backup
+from .bedrock import invoke_model_grant
+from .budget import Budget
+from .cluster import Cluster
+from .database import Database
+from .fargate_service import FargateService, unrestored_raises
+from .iam import Grant
+from .image import EcrImage
+from .load_balancer import LoadBalancer
+from .network import DEFAULT_INTERFACE_ENDPOINTS, Network
+from .observability import Observability
+from .queue import Queue
+from .redis import Redis
+from .secrets import Secrets
+from .session_table import SessionTable
+from .vector_collection import VectorCollection
+from .web_acl import WebAcl
+from ..config import AwsOptions, DeploymentConfig
+from ..errors import ConfigError
+from ..secret_refs import resolve_secret_refs
 
 API_COMMAND = ["agent-app", "serve", "--no-worker"]
 """The API only accepts and answers; the worker service consumes the queue. An API that consumed

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, model_validator
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from components.aws.iam import Grant
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from .iam import Grant
 
 Value = str | pulumi.Output[str]
 PORT = 5432

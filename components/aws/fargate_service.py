@@ -10,10 +10,10 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, field_validator, model_validator
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from components.app_env import http_health_check
-from components.aws.iam import Grant, assume_role_policy, policy_document
-from components.config import CLOUDWATCH_RETENTION_DAYS
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from ..app_env import http_health_check
+from .iam import Grant, assume_role_policy, policy_document
+from ..config import CLOUDWATCH_RETENTION_DAYS
 
 Value = str | pulumi.Output[str]
 
@@ -72,7 +72,7 @@ class FargateServiceArgs(ComponentArgs):
     """Env var name -> Secrets Manager ARN (optionally `ARN:json-key::`), injected by ECS at start.
     The execution role must be granted read on them through `execution_grants`."""
     execution_grants: list[Any] = []
-    """Grants (`components.aws.iam.Grant`) for the execution role: secrets, KMS key, ECR pull."""
+    """Grants (`agent_infra.components.aws.iam.Grant`) for the execution role: secrets, KMS key, ECR pull."""
     task_grants: list[Any] = []
     """Grants for the app itself (queue, tables, Bedrock...)."""
     vpc_id: Value
@@ -129,7 +129,7 @@ class FargateServiceArgs(ComponentArgs):
 
     @model_validator(mode="after")
     def _consistent(self) -> FargateServiceArgs:
-        from components.config import SECRET_NAME_PATTERN
+        from ..config import SECRET_NAME_PATTERN
 
         for key in self.environment:
             if SECRET_NAME_PATTERN.search(key) and not key.endswith("_SECRET_ARN"):

@@ -9,9 +9,9 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from components.aws.iam import Grant, assume_role_policy, policy_document
-from components.errors import ConfigError
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from .iam import Grant, assume_role_policy, policy_document
+from ..errors import ConfigError
 
 XRAY_POLICY_ARN = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
 
@@ -45,7 +45,7 @@ class AgentFunctionArgs(ComponentArgs):
     """Active X-Ray tracing."""
     kms_key_arn: str | pulumi.Output[str] | None = None
     """Customer-managed key for the environment variables at rest and the log group. Its key
-    policy must let CloudWatch Logs use it (`components.aws.secrets.key_policy` does); the role
+    policy must let CloudWatch Logs use it (`agent_infra.components.aws.secrets.key_policy` does); the role
     gets `kms:Decrypt` on it. None: AWS-managed keys."""
     code_signing_config_arn: str | pulumi.Output[str] | None = None
     """Lambda code-signing config: deployments must be signed by its AWS Signer profiles. Needs a

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
 
 ACCESS_LOG_FORMAT = json.dumps({
     "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "requestTime": "$context.requestTime",

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.aws.iam import Grant
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .iam import Grant
 
 
 class QueueArgs(ComponentArgs):

@@ -10,8 +10,8 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, model_validator
 
-from components._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
-from components.aws.iam import Grant
+from .._base import ChildFactory, ComponentArgs, Transform, physical_name, resolve_args
+from .iam import Grant
 
 
 class SecretsArgs(ComponentArgs):

@@ -7,19 +7,19 @@ from typing import Any
 
 import pulumi
 
-from components.app_env import app_environment
-from components.aws.bedrock import invoke_model_grant
-from components.aws.budget import Budget
-from components.aws.container_agent import app_secrets
-from components.aws.function import AgentFunction
-from components.aws.http_api import HttpApi
-from components.aws.lambda_code import lambda_code
-from components.aws.observability import Observability
-from components.aws.queue import Queue
-from components.aws.secrets import Secrets
-from components.aws.session_table import SessionTable
-from components.aws.websocket_api import WebSocketApi
-from components.config import DeploymentConfig
+from ..app_env import app_environment
+from .bedrock import invoke_model_grant
+from .budget import Budget
+from .container_agent import app_secrets
+from .function import AgentFunction
+from .http_api import HttpApi
+from .lambda_code import lambda_code
+from .observability import Observability
+from .queue import Queue
+from .secrets import Secrets
+from .session_table import SessionTable
+from .websocket_api import WebSocketApi
+from ..config import DeploymentConfig
 
 API_HANDLER = "agent_app.lambda_handler.handler"
 WORKER_HANDLER = "agent_app.lambda_handler.queue_handler"

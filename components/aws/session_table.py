@@ -9,8 +9,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.aws.iam import Grant
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .iam import Grant
 
 TTL_ATTRIBUTE = "expires_at"
 """Epoch-seconds attribute DynamoDB's TTL deletes by; agent_app writes it on every save."""

@@ -16,10 +16,10 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.aws.iam import Grant
-from components.aws.session_table import SessionTable
-from components.errors import ConfigError
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .iam import Grant
+from .session_table import SessionTable
+from ..errors import ConfigError
 
 ROUTES = ("$connect", "$disconnect", "$default")
 """The routes, all to the one function; the function dispatches on `requestContext.routeKey`."""

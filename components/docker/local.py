@@ -19,11 +19,11 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from components.app_env import WORKER_HEALTH_PORT, http_health_check
-from components.config import DeploymentConfig, DockerOptions, SecretRef, load_deployment
-from components.docker.image import AgentImage
-from components.errors import ConfigError
-from components.kubernetes.container_agent import QUEUE_GROUP, QUEUE_STREAM, app_environment
+from ..app_env import WORKER_HEALTH_PORT, http_health_check
+from ..config import DeploymentConfig, DockerOptions, SecretRef, load_deployment
+from .image import AgentImage
+from ..errors import ConfigError
+from ..kubernetes.container_agent import QUEUE_GROUP, QUEUE_STREAM, app_environment
 
 REDIS_IMAGE = "redis:7.4.2-alpine"
 POSTGRES_IMAGE = "pgvector/pgvector:0.8.0-pg17"

@@ -13,20 +13,20 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from components._base import ChildFactory, physical_name
-from components.app_env import WORKER_HEALTH_PATH, WORKER_HEALTH_PORT, app_environment
-from components.config import DeploymentConfig, GcpOptions
-from components.errors import ConfigError
-from components.gcp.budget import Budget
-from components.gcp.cloud_run_service import CloudRunService
-from components.gcp.database import Database
-from components.gcp.image import ArtifactImage
-from components.gcp.labels import gcp_labels
-from components.gcp.network import Network
-from components.gcp.observability import Observability
-from components.gcp.redis import Redis
-from components.gcp.secrets import Secrets
-from components.secret_refs import resolve_secret_refs
+from .._base import ChildFactory, physical_name
+from ..app_env import WORKER_HEALTH_PATH, WORKER_HEALTH_PORT, app_environment
+from ..config import DeploymentConfig, GcpOptions
+from ..errors import ConfigError
+from .budget import Budget
+from .cloud_run_service import CloudRunService
+from .database import Database
+from .image import ArtifactImage
+from .labels import gcp_labels
+from .network import Network
+from .observability import Observability
+from .redis import Redis
+from .secrets import Secrets
+from ..secret_refs import resolve_secret_refs
 
 API_COMMAND = ["agent-app", "serve", "--no-worker"]
 """The API only accepts and answers; the worker service consumes the queue. An API that consumed

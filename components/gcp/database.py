@@ -11,8 +11,8 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.gcp.secrets import Secrets
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from .secrets import Secrets
 
 PASSWORD_ENV = "PGPASSWORD"
 

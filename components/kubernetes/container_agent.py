@@ -15,31 +15,31 @@ from typing import Any
 
 import pulumi
 
-from components.app_env import WORKER_HEALTH_PORT
-from components.config import DeploymentConfig, KubernetesOptions, ScheduleConfig, SecretRef, load_deployment
-from components.errors import ConfigError
-from components.kubernetes._common import stack_labels
-from components.kubernetes.config_map import AppConfigMap
-from components.kubernetes.hpa import Hpa
-from components.kubernetes.ingress import Ingress
-from components.kubernetes.keda import CronWindow, KedaScaler, RedisStreamTrigger
-from components.kubernetes.namespace import Namespace
-from components.kubernetes.network_policy import KEDA_NAMESPACE, PROMETHEUS_NAMESPACE, DataService, NetworkPolicies
-from components.kubernetes.pdb import Pdb
-from components.kubernetes.postgres import POSTGRES_PORT, Postgres, PostgresArgs
-from components.kubernetes.qdrant import QDRANT_GRPC_PORT, QDRANT_HTTP_PORT, Qdrant
-from components.kubernetes.redis import REDIS_PORT, Redis
-from components.kubernetes.secrets import (
+from ..app_env import WORKER_HEALTH_PORT
+from ..config import DeploymentConfig, KubernetesOptions, ScheduleConfig, SecretRef, load_deployment
+from ..errors import ConfigError
+from ._common import stack_labels
+from .config_map import AppConfigMap
+from .hpa import Hpa
+from .ingress import Ingress
+from .keda import CronWindow, KedaScaler, RedisStreamTrigger
+from .namespace import Namespace
+from .network_policy import KEDA_NAMESPACE, PROMETHEUS_NAMESPACE, DataService, NetworkPolicies
+from .pdb import Pdb
+from .postgres import POSTGRES_PORT, Postgres, PostgresArgs
+from .qdrant import QDRANT_GRPC_PORT, QDRANT_HTTP_PORT, Qdrant
+from .redis import REDIS_PORT, Redis
+from .secrets import (
     SECRETS_MOUNT_PATH,
     AppSecrets,
     SecretKey,
     check_sources,
     secret_files_volume,
 )
-from components.kubernetes.service import Service
-from components.kubernetes.service_account import ServiceAccount
-from components.kubernetes.vpa import Vpa
-from components.kubernetes.workload import Workload
+from .service import Service
+from .service_account import ServiceAccount
+from .vpa import Vpa
+from .workload import Workload
 
 QUEUE_STREAM = "agent:tasks"
 """Redis stream of tasks: AGENT_QUEUE_STREAM and the KEDA trigger's `stream` (agent_app's default)."""
@@ -266,7 +266,7 @@ class ContainerAgent(pulumi.ComponentResource):
     def _image(self, name: str, config: DeploymentConfig, k: KubernetesOptions) -> pulumi.Output[str]:
         if config.app.image:
             return pulumi.Output.from_input(config.app.image)
-        from components.docker.image import AgentImage
+        from ..docker.image import AgentImage
 
         password = None
         if k.registry_password is not None and k.registry_password.config:

@@ -20,8 +20,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field
 
-from components._base import ChildFactory, ComponentArgs, Transform, resolve_args
-from components.kubernetes._common import COMPONENT, INSTANCE, metadata, str_transforms
+from .._base import ChildFactory, ComponentArgs, Transform, resolve_args
+from ._common import COMPONENT, INSTANCE, metadata, str_transforms
 
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"]
 """Excluded from 0.0.0.0/0 egress: cluster and VPC addresses and the cloud metadata endpoint."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent_app.settings import ENV_CONTRACT
-from components.plan import run_project
+from agent_infra.agent_app.settings import ENV_CONTRACT
+from agent_infra.offline import run_project
 
 # Names the platforms set that are not app settings: they feed `$(VAR)` expansion in URLs
 # (Kubernetes) or libpq's own password lookup (ECS), never the app's settings object.
@@ -44,8 +44,8 @@ def test_every_env_var_a_stack_sets_is_an_app_setting(repo_root, stack):
 
 
 def test_worker_health_endpoint_matches_the_app():
-    from agent_app import settings
-    from components import app_env
+    from agent_infra.agent_app import settings
+    from agent_infra.components import app_env
 
     assert app_env.WORKER_HEALTH_PORT == settings.DEFAULT_WORKER_HEALTH_PORT
     assert (app_env.WORKER_HEALTH_PATH, app_env.WORKER_READY_PATH) == (

@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from components import plan as plan_module
-from components.plan import Plan, run_project
+from agent_infra.offline import mocks as plan_module
+from agent_infra.offline import Plan, run_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +80,7 @@ def settings_env_names() -> dict[str, str]:
     """Env var name -> Settings field, as pydantic-settings reads them."""
     from pydantic import AliasChoices
 
-    from agent_app.settings import Settings
+    from agent_infra.agent_app.settings import Settings
 
     names: dict[str, str] = {}
     for field_name, info in Settings.model_fields.items():
@@ -107,7 +107,7 @@ def _same(value: Any, raw: str) -> bool:
 def assert_app_reads_everything(workload: Workload) -> None:
     """Every variable and file the plan gives the workload is a setting the app reads, with the
     plan's value (or a library variable it relies on); the file mount is where the app looks."""
-    from agent_app.settings import SECRETS_DIR, SECRETS_DIR_ENV, Settings
+    from agent_infra.agent_app.settings import SECRETS_DIR, SECRETS_DIR_ENV, Settings
 
     names = settings_env_names()
     given = {**workload.files, **workload.env}
@@ -172,7 +172,7 @@ class AppProcess:
             env["AGENT_SECRETS_DIR"] = str(self.files_dir)
         env.update(stand_ins.extra_env)
         self.env = env
-        self.argv = [sys.executable, "-m", "agent_app.cli", *workload.command[1:]]
+        self.argv = [sys.executable, "-m", "agent_infra.agent_app.cli", *workload.command[1:]]
         self.log = home / f"{workload.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -217,7 +217,7 @@ def signed_headers(secret: str | None, body: bytes) -> dict[str, str]:
     """Standard Webhooks headers for the inbound /webhook when the plan sets a signing secret."""
     if not secret:
         return {}
-    from agent_app.callbacks import sign
+    from agent_infra.agent_app.callbacks import sign
 
     msg_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
     return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp),
@@ -230,7 +230,7 @@ def check_callback(receiver: Any, task_id: str, callback_secret: str | None, tim
     data = hook["json"]["data"]
     assert data["task_id"] == task_id and data["status"] == "success" and data["result"] == "The answer is 5.", data
     if callback_secret:
-        from agent_app.callbacks import verify
+        from agent_infra.agent_app.callbacks import verify
 
         assert verify(callback_secret.split(), hook["headers"], hook["body"]), "callback signature does not verify"
 

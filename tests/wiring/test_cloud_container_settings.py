@@ -50,7 +50,7 @@ def test_the_database_url_is_one_the_apps_driver_accepts(workload: Workload) -> 
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from agent_app.settings import Settings
+    from agent_infra.agent_app.settings import Settings
     from tests.wiring.harness import free_port
 
     planned = workload.env["AGENT_DATABASE_URL"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from agent_app.adapters.queue.sqs import SqsQueue
-from agent_app.core.models import Task
+from agent_infra.agent_app.adapters.queue.sqs import SqsQueue
+from agent_infra.agent_app.core.models import Task
 from tests.wiring.aws_calls import denied, iam_requests, record_calls
 from tests.wiring.harness import env_list, revealed_plan
 from tests.wiring.test_app_permissions_table import rows_of

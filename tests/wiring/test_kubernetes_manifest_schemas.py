@@ -10,7 +10,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from components.kubernetes.render import manifests
+from agent_infra.render import manifests
 from tests.wiring.harness import revealed_plan
 
 KUBERNETES_VERSION = "1.31.0"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.kubernetes.render import manifests
+from agent_infra.render import manifests
 from tests.wiring.harness import revealed_plan
 from tests.wiring.network_policy_eval import Address, Cluster, Pod
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agent_app import lambda_handler
+from agent_infra.agent_app import lambda_handler
 from tests.app.test_lambda_handler import Context, http_event, management, sqs_record, ws_event
 from tests.wiring.aws_calls import denied, iam_requests, record_calls
 from tests.wiring.harness import Workload, assert_app_reads_everything, revealed_plan
@@ -75,7 +75,7 @@ DEPLOYED_ARNS: dict[str, str] = {}
 @contextlib.contextmanager
 def function_env(workload: Workload, endpoint: str, **extra: str) -> Iterator[None]:
     """os.environ as Lambda would set it for this function: the plan's variables, the runtime's."""
-    import agent_app.settings
+    import agent_infra.agent_app.settings
 
     saved = dict(os.environ)
     planned = {k: DEPLOYED_ARNS.get(v, v) for k, v in workload.env.items()}

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from components.plan import Plan
+from agent_infra.offline import Plan
 
 MODULE_DROPPED = {"ec2", "vpc"}
 """Modules whose Terraform names carry no module prefix (`aws:ec2/securityGroup` -> `aws_security_group`)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.plan import Plan, read_project, stack_config, synthesize
+from agent_infra.offline import Plan, read_project, stack_config, synthesize
 
 SG_RULE_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
@@ -16,8 +16,8 @@ TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 
 @pytest.fixture(scope="module")
 def prod(repo_root: Any) -> Plan:
-    from components.config import load_deployment
-    from components.topology import deploy
+    from agent_infra.components.config import load_deployment
+    from agent_infra.components.topology import deploy
 
     config, secret_keys = stack_config(repo_root, read_project(repo_root), "prod")
     config["agent-infra:deployment"] = {**config["agent-infra:deployment"], "topology": "container"}
@@ -132,9 +132,9 @@ def test_every_scheduled_raise_has_a_scheduled_restore(prod: Plan) -> None:
 
 
 def test_a_schedule_that_nothing_lowers_again_is_refused_before_anything_is_built(repo_root: Any) -> None:
-    from components.config import load_deployment
-    from components.errors import ConfigError
-    from components.topology import deploy
+    from agent_infra.components.config import load_deployment
+    from agent_infra.components.errors import ConfigError
+    from agent_infra.components.topology import deploy
 
     config, secret_keys = stack_config(repo_root, read_project(repo_root), "prod")
     raw = dict(config["agent-infra:deployment"])
@@ -163,8 +163,8 @@ def test_bedrock_grant_names_the_geography_inference_profile(prod: Plan) -> None
 ])
 def test_bedrock_profile_prefix_follows_the_region_or_the_model_id(model: str, region: str, profile: str,
                                                                     base: str) -> None:
-    from components.aws.bedrock import invoke_model_grant
-    from components.aws.iam import policy_document
+    from agent_infra.components.aws.bedrock import invoke_model_grant
+    from agent_infra.components.aws.iam import policy_document
 
     def program() -> None:
         import pulumi

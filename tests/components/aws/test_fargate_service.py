@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from components.aws import FargateService
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.components.aws import FargateService
+from agent_infra.components.errors import ConfigError
+from agent_infra.offline import Plan, synthesize
 
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 POLICY = "aws:appautoscaling/policy:Policy"
@@ -165,7 +165,7 @@ def test_a_health_port_without_traffic_gets_a_health_check_but_no_port_mapping()
 
 
 def test_a_raised_floor_without_a_restore_is_refused() -> None:
-    from components.errors import ConfigError
+    from agent_infra.components.errors import ConfigError
 
     args = {**BASE, "command": ["agent-app", "worker"], "min_count": 1, "max_count": 5,
             "schedules": [{"name": "nightly", "cron": "0 1 * * *", "min_count": 3, "max_count": 5}]}

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.plan import Plan, PlannedResource, run_project, synthesize
-from components.topology import deploy
+from agent_infra.offline import Plan, PlannedResource, run_project, synthesize
+from agent_infra.components.topology import deploy
 
 SG_RULE_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
@@ -22,7 +22,7 @@ def prod(repo_root: Any) -> Plan:
 
 @pytest.fixture(scope="module")
 def dev() -> Plan:
-    from components.config import load_deployment
+    from agent_infra.components.config import load_deployment
 
     config = load_deployment({"cloud": "aws", "topology": "hybrid", "environment": "dev",
                               "app": {"image": "public.ecr.aws/acme/agent-app:1.2.3"},

@@ -8,9 +8,9 @@ import json
 import pulumi
 import pytest
 
-from components.aws import Secrets
-from components.errors import ConfigError
-from components.plan import Plan, synthesize
+from agent_infra.components.aws import Secrets
+from agent_infra.components.errors import ConfigError
+from agent_infra.offline import Plan, synthesize
 
 SECRET = "aws:secretsmanager/secret:Secret"
 EXISTING = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shared/webhook-AbCdEf"

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from components.config import load_deployment
-from components.plan import synthesize
-from components.topology import ServerlessAgent
+from agent_infra.components.config import load_deployment
+from agent_infra.offline import synthesize
+from agent_infra.components.topology import ServerlessAgent
 from tests.conftest import deployment
 
 LAMBDA = "aws:lambda/function:Function"
@@ -128,7 +128,7 @@ def test_missing_bundle_warns_at_preview(dev):
 
 
 def test_bundle_is_found_from_the_programs_directory(tmp_path, monkeypatch):
-    from components.aws.lambda_code import bundle_path
+    from agent_infra.components.aws.lambda_code import bundle_path
 
     (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\n")
     (tmp_path / "stacks").mkdir()
@@ -147,7 +147,7 @@ def test_no_policy_repeats_a_sid_or_grants_a_non_action(dev):
 
 
 def test_policy_document_refuses_a_repeated_sid():
-    from components.aws.iam import Grant, policy_document
+    from agent_infra.components.aws.iam import Grant, policy_document
 
     with pytest.raises(ValueError, match="SessionState used more than once"):
         policy_document([Grant(("dynamodb:GetItem",), ("arn:a",), "SessionState"),
@@ -156,7 +156,7 @@ def test_policy_document_refuses_a_repeated_sid():
 
 def test_dev_stack_functions_get_their_api_keys_from_secrets_manager(repo_root):
     # Without keys the HTTP handler refuses to start: the stack must give every function a key path.
-    from components.plan import run_project
+    from agent_infra.offline import run_project
 
     result = run_project(repo_root, "dev")
     secret = result.one("aws:secretsmanager/secret:Secret", "agent-secrets-api-keys")

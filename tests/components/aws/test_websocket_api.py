@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from components.aws.websocket_api import WebSocketApi
-from components.errors import ConfigError
-from components.plan import run_project
+from agent_infra.components.aws.websocket_api import WebSocketApi
+from agent_infra.components.errors import ConfigError
+from agent_infra.offline import run_project
 from tests.conftest import REPO_ROOT
 
 INVOKE_ARN = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:ws/invocations"

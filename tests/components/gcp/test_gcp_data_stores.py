@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from components.gcp.database import Database
-from components.gcp.labels import gcp_labels
-from components.gcp.network import Network
-from components.gcp.redis import Redis
-from components.gcp.secrets import Secrets
-from components.plan import Plan, synthesize
+from agent_infra.components.gcp.database import Database
+from agent_infra.components.gcp.labels import gcp_labels
+from agent_infra.components.gcp.network import Network
+from agent_infra.components.gcp.redis import Redis
+from agent_infra.components.gcp.secrets import Secrets
+from agent_infra.offline import Plan, synthesize
 
 MEMBERS = {"api": "serviceAccount:api@p.iam", "worker": "serviceAccount:w@p.iam"}
 
@@ -71,7 +71,7 @@ def test_labels_are_sanitized() -> None:
 
 def test_memorystore_snapshots_the_queue_every_hour() -> None:
     # Memorystore for Redis has no AOF: the shortest RDB period bounds what a BASIC restart loses.
-    from components.gcp.redis import Redis
+    from agent_infra.components.gcp.redis import Redis
 
     plan = synthesize(lambda: Redis("queue", {"region": "us-central1", "network_id": "projects/p/global/networks/n"}),
                       config={"gcp:project": "p"})

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from components.config import load_deployment
-from components.plan import Plan, run_project, synthesize
-from components.topology import deploy
+from agent_infra.components.config import load_deployment
+from agent_infra.offline import Plan, run_project, synthesize
+from agent_infra.components.topology import deploy
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 SECRET_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
@@ -195,7 +195,7 @@ def test_container_topology_has_no_database_and_serverless_is_refused() -> None:
     assert not plan.of_type(SQL) and "agent-infra:gcp:ContainerAgent" in {r.type for r in plan}
     plain, refs = envs(plan, "api")
     assert plain["AGENT_VECTOR_BACKEND"] == "memory" and "PGPASSWORD" not in refs
-    from components.errors import ConfigError
+    from agent_infra.components.errors import ConfigError
 
     serverless = load_deployment({**raw, "topology": "serverless"})
     with pytest.raises(ConfigError, match="serverless on gcp is not implemented"):

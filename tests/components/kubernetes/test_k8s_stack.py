@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import SECRET_NAME_PATTERN
-from components.kubernetes.render import manifests, render
-from components.plan import Plan, PlannedResource, run_project
+from agent_infra.components.config import SECRET_NAME_PATTERN
+from agent_infra.render import manifests, render
+from agent_infra.offline import Plan, PlannedResource, run_project
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
@@ -20,9 +20,9 @@ POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 def app_settings() -> Any:
     """agent_app's settings module: the contract the wiring is held against."""
     try:
-        import agent_app.settings as settings
+        import agent_infra.agent_app.settings as settings
     except ImportError as error:  # pragma: no cover - environment problem, named for the user
-        pytest.fail(f"agent_app.settings is not importable ({error}); run pip install -e '.[app]'")
+        pytest.fail(f"agent_infra.agent_app.settings is not importable ({error}); run pip install -e '.[app]'")
     return settings
 
 
