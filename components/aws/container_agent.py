@@ -16,10 +16,11 @@ from ..config import AwsOptions, DeploymentConfig
 from ..errors import ConfigError
 from ..secret_refs import resolve_secret_refs
 from .backup import Backup
+from .bedrock import invoke_model_grant
 from .budget import Budget
 from .cluster import Cluster
 from .database import Database
-from .fargate_service import FargateService
+from .fargate_service import FargateService, unrestored_raises
 from .iam import Grant
 from .image import EcrImage
 from .load_balancer import LoadBalancer
@@ -33,13 +34,50 @@ from .session_table import SessionTable
 from .vector_collection import VectorCollection
 from .web_acl import WebAcl
 
-API_COMMAND = ["agent-app", "serve"]
+API_COMMAND = ["agent-app", "serve", "--no-worker"]
+"""The API only accepts and answers; the worker service consumes the queue. An API that consumed
+too would need the consumer's grants and would run tasks on a service scaled for requests
+(on Cloud Run, with CPU throttled outside requests)."""
 WORKER_COMMAND = ["agent-app", "worker"]
 
 
 def app_secrets(config: DeploymentConfig) -> tuple[dict[str, Any], dict[str, str]]:
     """`app.secrets` -> (values read from Pulumi config secrets, existing Secrets Manager ARNs)."""
     return resolve_secret_refs(config, "arn", "AWS")
+
+
+def service_floors(config: DeploymentConfig) -> dict[str, tuple[int, int]]:
+    """(min, max) tasks of the api and worker services outside any schedule."""
+    return {"api": (max(config.scaling.min_instances, 2 if config.is_production else 1), config.scaling.max_instances),
+            "worker": (config.scaling.worker_min_instances, config.scaling.worker_max_instances)}
+
+
+def scheduled_actions(config: DeploymentConfig, target: str) -> list[dict[str, Any]]:
+    """`scaling.schedules` of one target as ECS scheduled actions. A schedule at or below the
+    service's floor is a restore: it sets the floor and ceiling back to the service's own."""
+    floor, ceiling = service_floors(config)[target]
+    actions = []
+    for s in config.scaling.schedules:
+        if s.target != target:
+            continue
+        restore = s.min_instances <= floor
+        actions.append({"name": s.name, "cron": s.cron, "timezone": s.timezone,
+                        "min_count": floor if restore else s.min_instances,
+                        "max_count": s.max_instances or ceiling})
+    return actions
+
+
+def check_schedules(config: DeploymentConfig) -> None:
+    """Refuse a raise nothing lowers again (Kubernetes refuses a cron window without an end)."""
+    problems = []
+    for target, (floor, _) in service_floors(config).items():
+        mine = [(s.name, s.min_instances) for s in config.scaling.schedules if s.target == target]
+        for name in unrestored_raises(mine, floor):
+            problems.append(f"scaling.schedules.{name}: raises the {target} floor above {floor} and no schedule for "
+                            f"target {target} lowers it again, so it would stay raised after the first firing; add "
+                            f"one (e.g. name: {name}-end, cron: '0 20 * * *', min_instances: {floor}, target: {target})")
+    if problems:
+        raise ConfigError(problems)
 
 
 class ContainerAgent(pulumi.ComponentResource):
@@ -60,6 +98,7 @@ class ContainerAgent(pulumi.ComponentResource):
         aws_options = config.aws or AwsOptions()
         secret_values, secret_arns = app_secrets(config)  # validate before anything is registered
         config, opts = primary_region(name, config, opts)
+        check_schedules(config)
         super().__init__(self.type_token, name, None, opts)
         prod = config.is_production
         tags = config.all_tags(pulumi.get_project(), pulumi.get_stack())
@@ -133,8 +172,8 @@ class ContainerAgent(pulumi.ComponentResource):
                 "max_capacity_acu": config.database.max_capacity_acu, "instance_count": 2 if prod else 1,
                 "backup_retention_days": config.database.backup_retention_days,
                 "deletion_protection": config.deletion_protection, "tags": tags}, here)
+            # The password reaches the app as PGPASSWORD below; the app reads no secret ARN for it.
             endpoints["database_url"] = self.database.url_without_password()
-            endpoints["database_secret_arn"] = self.database.secret_arn
             # libpq and asyncpg read PGPASSWORD when the URL has none; rotation needs a task restart.
             secrets["PGPASSWORD"] = self.database.secret_arn.apply(lambda arn: f"{arn}:password::")
             execution_grants += self.database.grant_read_secret()
@@ -146,29 +185,24 @@ class ContainerAgent(pulumi.ComponentResource):
         else:
             endpoints["vector_backend"] = "memory"
         if config.app.llm_provider == "bedrock":
-            app_grants.append(Grant(("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"), (
-                f"arn:aws:bedrock:*::foundation-model/{config.app.llm_model}",
-                aws.get_caller_identity_output().account_id.apply(
-                    lambda acct: f"arn:aws:bedrock:*:{acct}:inference-profile/{config.app.llm_model}")), "InvokeModel"))
+            app_grants.append(invoke_model_grant(str(config.app.llm_model), config.regions.primary))
 
         common: dict[str, Any] = {
             "cluster_name": self.cluster.name, "cluster_arn": self.cluster.arn, "image": self.image.image_ref,
             "architecture": config.app.architecture, "cpu": config.app.cpu, "memory_mb": config.app.memory_mb,
             "secrets": secrets, "execution_grants": execution_grants, "vpc_id": vpc_id, "subnet_ids": private,
-            "log_retention_days": retention, "tags": tags}
+            "log_retention_days": retention, "log_kms_key_arn": self.secrets.kms_key_arn, "tags": tags}
         self._pre_services(name, config, tags, endpoints, app_grants)
         env = app_environment(config, **endpoints)
-        schedules = {target: [{"name": s.name, "cron": s.cron, "timezone": s.timezone, "min_count": s.min_instances,
-                               "max_count": s.max_instances or (config.scaling.max_instances if target == "api"
-                                                                else config.scaling.worker_max_instances)}
-                              for s in config.scaling.schedules if s.target == target] for target in ("api", "worker")}
+        schedules = {target: scheduled_actions(config, target) for target in ("api", "worker")}
+        floors = service_floors(config)
         self.api = FargateService(f"{name}-api", {
             **common, "command": API_COMMAND, "port": config.app.port, "environment": env,
             "task_grants": [self.queue.grant_send(), *app_grants],
             "target_group_arn": self.load_balancer.target_group_arn,
             "request_count_resource_label": pulumi.Output.all(
                 self.load_balancer.arn_suffix, self.load_balancer.target_group_arn_suffix).apply(lambda a: f"{a[0]}/{a[1]}"),
-            "min_count": max(config.scaling.min_instances, 2 if prod else 1), "max_count": config.scaling.max_instances,
+            "min_count": floors["api"][0], "max_count": floors["api"][1],
             "cpu_target_percent": config.scaling.cpu_target_percent,
             "requests_per_target": config.scaling.requests_per_target, "schedules": schedules["api"]}, here)
         self.worker = FargateService(f"{name}-worker", {
@@ -176,8 +210,8 @@ class ContainerAgent(pulumi.ComponentResource):
             # The worker's /healthz (`--health-port`) backs its container health check.
             "environment": {**env, "AGENT_WORKER_HEALTH_PORT": str(WORKER_HEALTH_PORT)},
             "health_check_port": WORKER_HEALTH_PORT,
-            "task_grants": [self.queue.grant_consume(), *app_grants],
-            "min_count": config.scaling.worker_min_instances, "max_count": config.scaling.worker_max_instances,
+            "task_grants": [self.queue.grant_consume(), self.queue.grant_dead_letter(), *app_grants],
+            "min_count": floors["worker"][0], "max_count": floors["worker"][1],
             "queue_backlog": {"queue_name": self.queue.name, "jobs_per_task": config.scaling.jobs_per_worker},
             "scale_in_protection": True, "capacity_provider": "FARGATE" if prod else "FARGATE_SPOT",
             "schedules": schedules["worker"]}, here)

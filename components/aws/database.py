@@ -121,9 +121,11 @@ class Database(pulumi.ComponentResource):
                                "cluster_arn": self.cluster_arn, "security_group_id": self.security_group_id})
 
     def url_without_password(self) -> pulumi.Output[str]:
-        """`postgresql://<user>@<host>:5432/<db>?sslmode=require`; the password arrives separately."""
+        """`postgresql://<user>@<host>:5432/<db>?ssl=require`; the password arrives separately.
+        `ssl=require` is asyncpg's spelling (the app's driver); libpq's `sslmode=` makes asyncpg
+        refuse to connect at all (`unexpected keyword argument 'sslmode'`)."""
         return self.endpoint.apply(
-            lambda host: f"postgresql://{self.master_username}@{host}:{PORT}/{self.database_name}?sslmode=require")
+            lambda host: f"postgresql://{self.master_username}@{host}:{PORT}/{self.database_name}?ssl=require")
 
     def grant_read_secret(self) -> list[Grant]:
         """Execution-role grant to inject the master password (plus decrypt when `kms_key_arn` is set)."""

@@ -94,7 +94,9 @@ class FargateServiceArgs(ComponentArgs):
     queue_backlog: QueueBacklogScaling | None = None
     """Backlog-per-task scaling (workers), plus a wake-up step when no task runs."""
     schedules: list[ScheduledScaling] = []
-    """Scheduled scaling actions."""
+    """Scheduled scaling actions. An action only sets min/max at its time, so a schedule that raises
+    the floor above `min_count` needs another that lowers it again (its restore); one without is
+    refused, since the floor would stay raised after the first firing."""
     scale_in_protection: bool = False
     """Let the app protect its own task from scale-in while it runs a job (ECS task scale-in
     protection via `$ECS_AGENT_URI/task-protection/v1/state`); grants exactly that on this cluster's tasks."""
@@ -108,6 +110,8 @@ class FargateServiceArgs(ComponentArgs):
     """UID:GID the container runs as (never root). None: the image's USER."""
     log_retention_days: int = 30
     """Log group retention (a CloudWatch-allowed value)."""
+    log_kms_key_arn: Value | None = None
+    """Customer-managed key for the log group (its policy must admit CloudWatch Logs). None: AWS-managed."""
     health_check_grace_period_seconds: int = Field(60, ge=0, le=2_147_483_647)
     """Load balancer health checks ignored this long after a task starts."""
     tags: dict[str, str] = {}
@@ -134,7 +138,17 @@ class FargateServiceArgs(ComponentArgs):
             raise ValueError(f"min_count ({self.min_count}) must not exceed max_count ({self.max_count})")
         if self.target_group_arn is not None and self.port is None:
             raise ValueError("target_group_arn needs port")
+        for name in unrestored_raises([(s.name, s.min_count) for s in self.schedules], self.min_count):
+            raise ValueError(f"schedules.{name}: raises the floor above min_count ({self.min_count}) and no schedule "
+                             f"lowers it again; add one with min_count <= {self.min_count}")
         return self
+
+
+def unrestored_raises(schedules: list[tuple[str, int]], floor: int) -> list[str]:
+    """Names of (name, min) schedules that raise the floor above `floor` when none lowers it again."""
+    if any(minimum <= floor for _, minimum in schedules):
+        return []
+    return [name for name, minimum in schedules if minimum > floor]
 
 
 def fargate_size(cpu: float, memory_mb: int) -> tuple[int, int]:
@@ -179,7 +193,7 @@ class FargateService(pulumi.ComponentResource):
 
         self.log_group = child("log_group", aws.cloudwatch.LogGroup, name,
                                name=f"/agent-infra/{pulumi.get_project()}/{pulumi.get_stack()}/{name}",
-                               retention_in_days=args.log_retention_days)
+                               retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn)
         self.log_group_name = self.log_group.name
 
         self.execution_role = child("execution_role", aws.iam.Role, f"{name}-execution",

@@ -43,6 +43,13 @@ class AgentFunctionArgs(ComponentArgs):
     """Retention of the function's log group."""
     tracing: bool = True
     """Active X-Ray tracing."""
+    kms_key_arn: str | pulumi.Output[str] | None = None
+    """Customer-managed key for the environment variables at rest and the log group. Its key
+    policy must let CloudWatch Logs use it (`agent_infra.components.aws.secrets.key_policy` does); the role
+    gets `kms:Decrypt` on it. None: AWS-managed keys."""
+    code_signing_config_arn: str | pulumi.Output[str] | None = None
+    """Lambda code-signing config: deployments must be signed by its AWS Signer profiles. Needs a
+    signed bundle (sign `agent-infra build`'s zip with `aws signer start-signing-job`). None: off."""
     tags: dict[str, str] = {}
     transforms: Mapping[Literal["function", "log_group", "policy", "role", "xray"], Transform] = {}
     """Escape hatch per child role (`function`, `log_group`, `policy`, `role`, `xray`): a dict deep-merged into that child's args, or
@@ -68,14 +75,18 @@ class AgentFunction(pulumi.ComponentResource):
         function_name = physical_name(name, 64)
         # The log group is created (not left to Lambda) so it has a retention and a known ARN.
         self.log_group = child("log_group", aws.cloudwatch.LogGroup, f"{name}-logs",
-                               name=f"/aws/lambda/{function_name}", retention_in_days=args.log_retention_days)
+                               name=f"/aws/lambda/{function_name}", retention_in_days=args.log_retention_days,
+                               kms_key_id=args.kms_key_arn)
         self.role = child("role", aws.iam.Role, f"{name}-role",
                           assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
                           description=f"Runs the {name} function; permissions listed in its inline policy")
         log_grant = Grant(("logs:CreateLogStream", "logs:PutLogEvents"),
                           (self.log_group.arn.apply(lambda arn: f"{arn}:*"),), "WriteOwnLogs")
+        grants = [log_grant, *args.grants]
+        if args.kms_key_arn is not None:
+            grants.append(Grant(("kms:Decrypt",), (args.kms_key_arn,), "DecryptEnvironment"))
         self.policy = child("policy", aws.iam.RolePolicy, f"{name}-policy", role=self.role.id,
-                            policy=policy_document([log_grant, *args.grants]))
+                            policy=policy_document(grants))
         depends: list[pulumi.Resource] = [self.policy, self.log_group]
         if args.tracing:
             # X-Ray's write actions do not support resource-level permissions; the managed
@@ -97,6 +108,7 @@ class AgentFunction(pulumi.ComponentResource):
             environment={"variables": dict(args.environment)} if args.environment else None,
             tracing_config={"mode": "Active" if args.tracing else "PassThrough"},
             logging_config={"log_format": "JSON", "log_group": self.log_group.name},
+            kms_key_arn=args.kms_key_arn, code_signing_config_arn=args.code_signing_config_arn,
             **package)
         self.arn, self.name, self.invoke_arn = self.function.arn, self.function.name, self.function.invoke_arn
         self.role_arn, self.log_group_name = self.role.arn, self.log_group.name

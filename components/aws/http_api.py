@@ -37,6 +37,8 @@ class HttpApiArgs(ComponentArgs):
     """Integration timeout; HTTP APIs allow at most 30 s. Long runs go through the webhook."""
     log_retention_days: int = 30
     """Retention of the access-log group."""
+    log_kms_key_arn: str | pulumi.Output[str] | None = None
+    """Customer-managed key for the access-log group (its policy must admit CloudWatch Logs)."""
     cors_origins: Sequence[str] = ()
     """Allowed browser origins. Empty: no CORS headers (server-to-server use)."""
     tags: dict[str, str] = {}
@@ -64,7 +66,7 @@ class HttpApi(pulumi.ComponentResource):
         self.api = child("api", aws.apigatewayv2.Api, name, protocol_type="HTTP", cors_configuration=cors,
                          description="Agent API (HTTP API, payload v2)")
         self.access_logs = child("access_logs", aws.cloudwatch.LogGroup, f"{name}-access-logs",
-                                 retention_in_days=args.log_retention_days)
+                                 retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn)
         self.integration = child("integration", aws.apigatewayv2.Integration, f"{name}-integration",
                                  api_id=self.api.id, integration_type="AWS_PROXY",
                                  integration_uri=args.function_arn, integration_method="POST",

@@ -20,7 +20,14 @@ class Grant:
 
 
 def policy_document(grants: Sequence[Grant]) -> pulumi.Output[str]:
-    """Render grants into an IAM policy JSON (statements sorted for stable diffs)."""
+    """Render grants into an IAM policy JSON (statements sorted for stable diffs).
+
+    IAM rejects a policy whose statements share a Sid (`MalformedPolicyDocument`), so a clash is
+    refused here, at plan time, naming the Sid."""
+    sids = [g.sid for g in grants if g.sid]
+    clashes = sorted({sid for sid in sids if sids.count(sid) > 1})
+    if clashes:
+        raise ValueError(f"IAM policy: statement ids must be unique, {', '.join(clashes)} used more than once")
 
     def render(resolved: list[list[str]]) -> str:
         statements = []

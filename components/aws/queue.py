@@ -89,9 +89,15 @@ class Queue(pulumi.ComponentResource):
         return Grant(("sqs:SendMessage", "sqs:GetQueueAttributes"), (self.arn,), "SendTasks")
 
     def grant_consume(self) -> Grant:
-        """Workers: receive, delete, extend visibility of running tasks."""
+        """Workers: receive, delete, extend visibility of running tasks, and hand a task back (the
+        adapter re-sends it with its attempt count: a busy session, a shutdown)."""
         return Grant(("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-                      "sqs:GetQueueAttributes"), (self.arn,), "ConsumeTasks")
+                      "sqs:GetQueueAttributes", "sqs:SendMessage"), (self.arn,), "ConsumeTasks")
+
+    def grant_dead_letter(self) -> Grant:
+        """Workers whose adapter moves a task to the DLQ itself after its last attempt (the
+        container worker; the redrive policy stays the backstop for crashed consumers)."""
+        return Grant(("sqs:SendMessage",), (self.dlq_arn,), "DeadLetterTasks")
 
     def grant_redrive(self) -> Grant:
         """Operators/tools: list and replay the DLQ back onto the queue."""

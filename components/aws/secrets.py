@@ -74,8 +74,9 @@ class Secrets(pulumi.ComponentResource):
 
     arns: dict[str, pulumi.Output[str]]
     """Env var name -> secret ARN (ECS `secrets[].valueFrom`, or `<NAME>_SECRET_ARN` for Lambda)."""
-    kms_key_arn: pulumi.Output[str]
-    """The key the secrets are encrypted with; readers need `kms:Decrypt` on it."""
+    kms_key_arn: pulumi.Output[str] | None
+    """The key the created secrets are encrypted with (readers need `kms:Decrypt` on it); None when
+    nothing is created here and no key was passed."""
 
     def __init__(self, name: str, args: SecretsArgs | Mapping[str, Any] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -83,15 +84,20 @@ class Secrets(pulumi.ComponentResource):
         super().__init__("agent-infra:aws:Secrets", name, None, opts)
         child = ChildFactory(self, args.transforms, args.tags)
         self.key: aws.kms.Key | None = None
-        if args.kms_key_arn is None:
+        self.kms_key_arn: pulumi.Output[str] | None = None
+        if args.kms_key_arn is not None:
+            self.kms_key_arn = pulumi.Output.from_input(args.kms_key_arn)
+        elif args.values:
+            # A key costs $1/month: only when it encrypts a secret created here (existing ARNs
+            # bring their own key). Its policy is explicit: the account administers it through IAM.
+            account = aws.get_caller_identity_output().account_id
+            region = aws.get_region_output().region
             self.key = child("key", aws.kms.Key, name, description=f"agent-infra secrets ({name})",
-                             enable_key_rotation=True, rotation_period_in_days=365,
-                             deletion_window_in_days=30)
+                             enable_key_rotation=True, rotation_period_in_days=365, deletion_window_in_days=30,
+                             policy=pulumi.Output.all(account, region).apply(lambda a: key_policy(a[0], a[1])))
             child("alias", aws.kms.Alias, f"{name}-alias",
                   name=f"alias/{physical_name(name, 200)}", target_key_id=self.key.key_id)
             self.kms_key_arn = self.key.arn
-        else:
-            self.kms_key_arn = pulumi.Output.from_input(args.kms_key_arn)
 
         self.secrets: dict[str, aws.secretsmanager.Secret] = {}
         self.arns = {env: pulumi.Output.from_input(arn) for env, arn in args.existing_arns.items()}
@@ -118,7 +124,7 @@ class Secrets(pulumi.ComponentResource):
             self._age_alarm(name, args, child)
             if args.alarm_topic_arn is not None:
                 self.notify_age(args.alarm_topic_arn)
-        self.register_outputs({"arns": self.arns, "kms_key_arn": self.kms_key_arn})
+        self.register_outputs({"arns": self.arns, **({"kms_key_arn": self.kms_key_arn} if self.kms_key_arn else {})})
 
     def _age_alarm(self, name: str, args: SecretsArgs, child: ChildFactory) -> None:
         rule_name = physical_name(f"{name}-secret-age", 128)
@@ -150,6 +156,24 @@ class Secrets(pulumi.ComponentResource):
         """What a reader (ECS execution role, Lambda role) needs: these secrets and the key only."""
         if not self.arns:
             return []
-        return [Grant(("secretsmanager:GetSecretValue",), tuple(self.arns[k] for k in sorted(self.arns)),
-                      "ReadAppSecrets"),
-                Grant(("kms:Decrypt",), (self.kms_key_arn,), "DecryptAppSecrets")]
+        grants = [Grant(("secretsmanager:GetSecretValue",), tuple(self.arns[k] for k in sorted(self.arns)),
+                        "ReadAppSecrets")]
+        if self.kms_key_arn is not None:
+            grants.append(Grant(("kms:Decrypt",), (self.kms_key_arn,), "DecryptAppSecrets"))
+        return grants
+
+
+def key_policy(account: str, region: str) -> str:
+    """The stack key's policy: the account administers and uses it through IAM policies (the
+    roles' `kms:Decrypt` grants); CloudWatch Logs may use it for this account's log groups in
+    this region only (the encryption context names the log group)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "AccountAdmin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"},
+        # The encryption context is a string: StringLike (AWS's examples use ArnLike; same match).
+        {"Sid": "CloudWatchLogs", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+         "Resource": "*", "Condition": {"StringLike": {
+             "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account}:log-group:*"}}},
+        {"Sid": "CloudWatchLogsDescribe", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+         "Action": "kms:DescribeKey", "Resource": "*", "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})

@@ -9,6 +9,7 @@ import pulumi
 
 from ..app_env import app_environment
 from ..config import DeploymentConfig
+from .bedrock import invoke_model_grant
 from .budget import Budget
 from .container_agent import app_secrets
 from .function import AgentFunction
@@ -61,17 +62,22 @@ class ServerlessAgent(pulumi.ComponentResource):
             "recovery_window_days": 7 if config.is_production else 0, "tags": tags}, child_opts)
         env.update({f"{key}_SECRET_ARN": arn for key, arn in self.secrets.arns.items()})
         code = lambda_code(config)
+        model_grants = ([invoke_model_grant(str(config.app.llm_model), config.regions.primary)]
+                        if config.app.llm_provider == "bedrock" else [])
         common: dict[str, Any] = {
             "code": code, "runtime": config.app.runtime, "architecture": config.app.architecture,
             "memory_mb": config.app.memory_mb, "environment": env, "log_retention_days": retention,
             "tracing": config.observability.tracing, "reserved_concurrency": config.scaling.reserved_concurrency,
-            "tags": tags}
+            # The stack key (created with the first secret) encrypts the environment and the logs.
+            "kms_key_arn": self.secrets.kms_key_arn, "tags": tags}
         self.api_function = AgentFunction(f"{name}-api", {
             **common, "handler": API_HANDLER, "timeout_seconds": config.timeouts.request_seconds,
-            "grants": [self.queue.grant_send(), self.table.grant_read_write(), *self.secrets.grant_read()]}, child_opts)
+            "grants": [self.queue.grant_send(), self.table.grant_read_write(), *self.secrets.grant_read(),
+                       *model_grants]}, child_opts)
         self.worker_function = AgentFunction(f"{name}-worker", {
             **common, "handler": WORKER_HANDLER, "timeout_seconds": config.timeouts.run_seconds,
-            "grants": [self.queue.grant_consume(), self.table.grant_read_write(), *self.secrets.grant_read()]},
+            "grants": [self.queue.grant_consume(), self.table.grant_read_write(), *self.secrets.grant_read(),
+                       *model_grants]},
             child_opts)
 
         import pulumi_aws as aws
@@ -93,18 +99,19 @@ class ServerlessAgent(pulumi.ComponentResource):
             "throttling_rate_limit": config.rate_limits.requests_per_second,
             "throttling_burst_limit": config.rate_limits.burst,
             "timeout_seconds": min(30, config.timeouts.request_seconds),
-            "log_retention_days": retention, "tags": tags}, child_opts)
+            "log_retention_days": retention, "log_kms_key_arn": self.secrets.kms_key_arn, "tags": tags}, child_opts)
         # WebSocket: the API first (the function's role names its ARN), then the function, then the routes.
         self.websocket_api = WebSocketApi(f"{name}-ws", {
             "stage_name": config.environment,  # the URL says which environment it is (`/dev`, `/prod`)
             "throttling_rate_limit": config.rate_limits.requests_per_second,
-            "throttling_burst_limit": config.rate_limits.burst, "log_retention_days": retention, "tags": tags},
-            child_opts)
+            "throttling_burst_limit": config.rate_limits.burst, "log_retention_days": retention,
+            "log_kms_key_arn": self.secrets.kms_key_arn, "tags": tags}, child_opts)
         self.websocket_function = AgentFunction(f"{name}-ws-handler", {
             **common, "handler": WEBSOCKET_HANDLER, "timeout_seconds": config.timeouts.run_seconds,
             "environment": {**env, "AGENT_WS_CONNECTIONS_TABLE": self.websocket_api.connections_table},
             "grants": [self.table.grant_read_write(), self.websocket_api.connections.grant_read_write(),
-                       self.websocket_api.grant_manage_connections(), *self.secrets.grant_read()]}, child_opts)
+                       self.websocket_api.grant_manage_connections(), *self.secrets.grant_read(), *model_grants]},
+            child_opts)
         self.websocket_api.route_to(self.websocket_function.name, self.websocket_function.invoke_arn)
 
         self.observability = Observability(f"{name}-observability", {

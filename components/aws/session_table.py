@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -62,10 +63,14 @@ class SessionTable(pulumi.ComponentResource):
             server_side_encryption={"enabled": True, **({"kms_key_arn": args.kms_key_arn} if args.kms_key_arn else {})},
             deletion_protection_enabled=args.deletion_protection)
         self.name, self.arn = self.table.name, self.table.arn
+        # IAM wants Sids unique within a policy, and one role may be granted several tables.
+        self._sid = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part) + "ReadWrite"
         self.register_outputs({"name": self.name, "arn": self.arn})
 
     def grant_read_write(self) -> Grant:
-        """Item-level reads and conditional writes; no table administration, no scans."""
+        """Item-level reads and conditional writes; no table administration, no scans.
+
+        A `TransactWriteItems` call is authorised per item by PutItem / UpdateItem / DeleteItem /
+        ConditionCheckItem: there is no IAM action of that name. The Sid names this table."""
         return Grant(("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                      "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:TransactWriteItems"),
-                     (self.arn,), "SessionState")
+                      "dynamodb:Query", "dynamodb:ConditionCheckItem"), (self.arn,), self._sid)

@@ -49,6 +49,8 @@ class WebSocketApiArgs(ComponentArgs):
     """Burst capacity of the stage."""
     log_retention_days: int = 30
     """Retention of the access-log group."""
+    log_kms_key_arn: str | pulumi.Output[str] | None = None
+    """Customer-managed key for the access-log group (its policy must admit CloudWatch Logs)."""
     deletion_protection: bool = False
     """Protect the connections table from deletion (its content is short-lived; off by default)."""
     tags: dict[str, str] = {}
@@ -78,7 +80,7 @@ class WebSocketApi(pulumi.ComponentResource):
                          route_selection_expression="$request.body.action",
                          description="Agent WebSocket API: $connect, $disconnect, $default")
         self.access_logs = child("access_logs", aws.cloudwatch.LogGroup, f"{name}-access-logs",
-                                 retention_in_days=args.log_retention_days)
+                                 retention_in_days=args.log_retention_days, kms_key_id=args.log_kms_key_arn)
         self.stage = child(
             "stage", aws.apigatewayv2.Stage, f"{name}-stage", api_id=self.api.id, name=args.stage_name,
             auto_deploy=True,

@@ -86,8 +86,10 @@ class ContainerAgent(pulumi.ComponentResource):
 
         self.redis = docker.Container(
             f"{name}-redis", name=f"{name}-redis", image=pinned("redis", REDIS_IMAGE).image_id,
+            # Append-only file on the named volume, fsync each second: an accepted task survives a
+            # restart or crash of the container (tests/wiring/test_queue_durability.py).
             command=["sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly yes '
-                     "--maxmemory-policy noeviction"],
+                     "--appendfsync everysec --dir /data --maxmemory-policy noeviction"],
             envs=[pulumi.Output.concat("REDIS_PASSWORD=", redis_password)],
             # The alpine image's `redis` user is 999 in group 1000 (alpine already has a gid 999):
             # https://github.com/docker-library/redis (Dockerfile template). /data is theirs.

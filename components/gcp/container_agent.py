@@ -28,7 +28,10 @@ from .observability import Observability
 from .redis import Redis
 from .secrets import Secrets
 
-API_COMMAND = ["agent-app", "serve"]
+API_COMMAND = ["agent-app", "serve", "--no-worker"]
+"""The API only accepts and answers; the worker service consumes the queue. An API that consumed
+too would need the consumer's grants and would run tasks on a service scaled for requests
+(on Cloud Run, with CPU throttled outside requests)."""
 WORKER_COMMAND = ["agent-app", "worker"]
 LOG_RETENTION_MAX_DAYS = 3_650
 

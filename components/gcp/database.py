@@ -62,7 +62,8 @@ class Database(pulumi.ComponentResource):
     connection_name: pulumi.Output[str]
     """`project:region:instance`, for the Cloud SQL Auth Proxy or connectors."""
     url: pulumi.Output[str]
-    """`postgresql://agent@<ip>:5432/agent?sslmode=require`: no password (it comes as PGPASSWORD)."""
+    """`postgresql://agent@<ip>:5432/agent?ssl=require`: no password (it comes as PGPASSWORD).
+    `ssl=` is asyncpg's parameter (the app's driver), not libpq's `sslmode=`."""
     password_secret: pulumi.Output[str]
     """Secret id holding the password (Cloud Run gives it to the app as PGPASSWORD)."""
 
@@ -100,7 +101,7 @@ class Database(pulumi.ComponentResource):
         self.private_ip = self.instance.private_ip_address
         self.connection_name = self.instance.connection_name
         self.url = self.private_ip.apply(
-            lambda ip: f"postgresql://{args.user_name}@{ip}:5432/{args.database_name}?sslmode=require")
+            lambda ip: f"postgresql://{args.user_name}@{ip}:5432/{args.database_name}?ssl=require")
         self.password_secret = self.secrets.refs[PASSWORD_ENV]
         self.register_outputs({"private_ip": self.private_ip, "connection_name": self.connection_name,
                                "url": self.url, "password_secret": self.password_secret})

@@ -36,7 +36,10 @@ class RedisArgs(ComponentArgs):
     redis_version: str = "REDIS_7_2"
     """Redis version (Streams with consumer groups need 5+; 7.2 is the newest Memorystore offers)."""
     persistence: bool = True
-    """RDB snapshots every 12 hours, so a restart keeps queued tasks and state."""
+    """RDB snapshots every hour (Memorystore's shortest period; it has no append-only file), so a
+    restart keeps queued tasks and state up to the last snapshot. A 202 survives a node failure only
+    on STANDARD_HA (the replica takes over; replication is asynchronous, so the last moment before
+    a failover can still be lost). No extra cost."""
     accessors: Mapping[str, str | pulumi.Output[str]] = {}
     """Label -> IAM member allowed to read the URL secret (`secretAccessor` on that secret only)."""
     labels: dict[str, str] = {}
@@ -63,7 +66,7 @@ class Redis(pulumi.ComponentResource):
         args = resolve_args(RedisArgs, args, name)
         super().__init__("agent-infra:gcp:Redis", name, None, opts)
         child = ChildFactory(self, args.transforms)
-        persistence = ({"persistence_mode": "RDB", "rdb_snapshot_period": "TWELVE_HOURS"} if args.persistence
+        persistence = ({"persistence_mode": "RDB", "rdb_snapshot_period": "ONE_HOUR"} if args.persistence
                        else {"persistence_mode": "DISABLED"})
         self.instance = child(
             "instance", gcp.redis.Instance, name, region=args.region, tier=args.tier,

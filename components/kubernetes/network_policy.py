@@ -5,6 +5,8 @@ Allowed, and nothing else:
 * API and worker pods -> each data service (Redis, PostgreSQL, Qdrant) on its ports;
 * API and worker pods -> the LLM provider, HTTPS (443) to `llm_egress_cidrs`;
 * every pod -> cluster DNS (kube-system/kube-dns, 53 UDP/TCP);
+* with KEDA: the KEDA operator -> Redis (it reads the stream's lag and pending counts it scales on);
+* with a Prometheus namespace: Prometheus -> the API's `/metrics` on the app port;
 * with CloudNativePG: the operator -> PostgreSQL pods (status 8000, 5432), replication between
   PostgreSQL pods, and PostgreSQL pods -> the Kubernetes API (443/6443).
 """
@@ -23,6 +25,12 @@ from ._common import COMPONENT, INSTANCE, metadata, str_transforms
 
 PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"]
 """Excluded from 0.0.0.0/0 egress: cluster and VPC addresses and the cloud metadata endpoint."""
+KEDA_OPERATOR_NAME = "keda-operator"
+"""`app` label (the Deployment's selector) of the operator pods in KEDA's Helm chart (kedacore/charts)."""
+KEDA_NAMESPACE = "keda"
+"""Where KEDA's install docs put the operator (`helm install keda kedacore/keda --namespace keda`)."""
+PROMETHEUS_NAMESPACE = "monitoring"
+"""The kube-prometheus-stack convention."""
 
 
 class DataService(ComponentArgs):
@@ -56,6 +64,12 @@ class NetworkPoliciesArgs(ComponentArgs):
     always excludes the private ranges and the metadata address."""
     cnpg_operator_namespace: str | None = None
     """Namespace of the CloudNativePG operator when PostgreSQL is a CNPG Cluster."""
+    keda_operator_namespace: str | None = None
+    """Namespace of the KEDA operator when a ScaledObject reads Redis: it may reach Redis (the
+    operator pods of KEDA's Helm chart, selected by `app: keda-operator`). Without
+    it workers scaled to zero never start: the operator cannot read the backlog."""
+    prometheus_namespace: str | None = None
+    """Namespace whose pods scrape the API's `/metrics` (app port). None: no scraping allowed."""
     labels: dict[str, str] = {}
     """Labels on the policies."""
     transforms: Mapping[str, Transform] = {}
@@ -97,9 +111,12 @@ class NetworkPolicies(pulumi.ComponentResource):
             "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]})
+        api_sources = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.ingress_namespace}}}]
+        if args.prometheus_namespace:
+            api_sources.append({"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": args.prometheus_namespace}}})
         policy("api-ingress", {"podSelector": api, "policyTypes": ["Ingress"], "ingress": [{
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.ingress_namespace}}}],
-            "ports": _tcp(args.app_port)}]})
+            "from": api_sources, "ports": _tcp(args.app_port)}]})
         egress = [{"to": [{"podSelector": {"matchLabels": dict(svc.selector)}}], "ports": _tcp(*svc.ports)}
                   for svc in args.data_services]
         egress.append({"to": _cidr_peers(args.llm_egress_cidrs), "ports": _tcp(443)})
@@ -107,6 +124,11 @@ class NetworkPolicies(pulumi.ComponentResource):
         for svc in args.data_services:
             rules: list[dict[str, Any]] = [{"from": [{"podSelector": api}, {"podSelector": worker}],
                                             "ports": _tcp(*svc.ports)}]
+            if svc.name == "redis" and args.keda_operator_namespace:
+                rules.append({"from": [{
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.keda_operator_namespace}},
+                    "podSelector": {"matchLabels": {"app": KEDA_OPERATOR_NAME}}}],
+                    "ports": _tcp(*svc.ports)})
             policy(f"{svc.name}-ingress", {"podSelector": {"matchLabels": dict(svc.selector)},
                                            "policyTypes": ["Ingress"], "ingress": rules})
             if svc.name == "postgres" and args.cnpg_operator_namespace:

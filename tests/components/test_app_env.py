@@ -9,7 +9,7 @@ from agent_infra.offline import run_project
 
 # Names the platforms set that are not app settings: they feed `$(VAR)` expansion in URLs
 # (Kubernetes) or libpq's own password lookup (ECS), never the app's settings object.
-PLATFORM_ONLY = {"AGENT_REDIS_PASSWORD", "AGENT_POSTGRES_PASSWORD", "PGPASSWORD", "AGENT_DATABASE_SECRET_ARN"}
+PLATFORM_ONLY = {"AGENT_REDIS_PASSWORD", "AGENT_POSTGRES_PASSWORD", "PGPASSWORD"}
 
 
 def env_names(plan) -> set[str]:

@@ -73,7 +73,9 @@ def test_worker_backlog_scaling_uses_the_real_queue_and_service(prod: Plan) -> N
     schedules = {a.name: a.inputs["schedule"]
                  for a in prod.of_type("aws:appautoscaling/scheduledAction:ScheduledAction")}
     assert schedules == {"agent-api-business-hours": "cron(0 8 ? * 2-6 *)",
-                         "agent-worker-nightly-batch": "cron(0 1 * * ? *)"}
+                         "agent-api-business-hours-end": "cron(0 19 ? * 2-6 *)",
+                         "agent-worker-nightly-batch": "cron(0 1 * * ? *)",
+                         "agent-worker-nightly-batch-end": "cron(0 5 * * ? *)"}
 
 
 def test_no_iam_statement_grants_every_action_on_every_resource(prod: Plan) -> None:
@@ -110,3 +112,67 @@ def test_worker_health_endpoint_backs_its_container_health_check(prod: Plan) -> 
                      "u.urlopen('http://127.0.0.1:8001/healthz', timeout=4)\" || exit 1"]
     assert "AGENT_WORKER_HEALTH_PORT" not in {e["name"] for e in api["environment"]}
     assert "127.0.0.1:8000/healthz" in api["healthCheck"]["command"][1]
+
+
+def test_api_does_not_consume_the_queue(prod: Plan) -> None:
+    # The API's role may only send; a consuming API would fail every receive (and steal tasks).
+    assert container(prod, "api")["command"] == ["agent-app", "serve", "--no-worker"]
+    assert container(prod, "worker")["command"] == ["agent-app", "worker"]
+
+
+def test_every_scheduled_raise_has_a_scheduled_restore(prod: Plan) -> None:
+    actions = {a.name: a.inputs["scalableTargetAction"]
+               for a in prod.of_type("aws:appautoscaling/scheduledAction:ScheduledAction")}
+    assert actions["agent-api-business-hours"] == {"minCapacity": 4, "maxCapacity": 10}
+    assert actions["agent-api-business-hours-end"] == {"minCapacity": 2, "maxCapacity": 10}
+    assert actions["agent-worker-nightly-batch"] == {"minCapacity": 3, "maxCapacity": 20}
+    assert actions["agent-worker-nightly-batch-end"] == {"minCapacity": 1, "maxCapacity": 20}
+    targets = {t.name: t.inputs for t in prod.of_type("aws:appautoscaling/target:Target")}
+    assert (targets["agent-api-scaling"]["minCapacity"], targets["agent-worker-scaling"]["minCapacity"]) == (2, 1)
+
+
+def test_a_schedule_that_nothing_lowers_again_is_refused_before_anything_is_built(repo_root: Any) -> None:
+    from agent_infra.components.config import load_deployment
+    from agent_infra.components.errors import ConfigError
+    from agent_infra.components.topology import deploy
+
+    config, secret_keys = stack_config(repo_root, read_project(repo_root), "prod")
+    raw = dict(config["agent-infra:deployment"])
+    raw["scaling"] = {**raw["scaling"], "schedules": [s for s in raw["scaling"]["schedules"]
+                                                     if not s["name"].endswith("-end")]}
+    with pytest.raises(ConfigError) as error:
+        synthesize(lambda: deploy("agent", load_deployment(raw)), stack="prod", config=config,
+                   secret_keys=secret_keys, region="us-east-1")
+    assert [p.split(":")[0] for p in error.value.problems] == ["scaling.schedules.business-hours",
+                                                               "scaling.schedules.nightly-batch"]
+
+
+def test_bedrock_grant_names_the_geography_inference_profile(prod: Plan) -> None:
+    policy = json.loads(prod.one("aws:iam/rolePolicy:RolePolicy", "agent-worker-task").inputs["policy"])
+    invoke = next(s for s in policy["Statement"] if s.get("Sid") == "InvokeModel")
+    model = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    # System profiles carry a geography prefix (`us.` for us-east-1); a profile named by the bare id matches nothing.
+    assert invoke["Resource"] == [f"arn:aws:bedrock:*::foundation-model/{model}",
+                                  f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{model}"]
+
+
+@pytest.mark.parametrize(("model", "region", "profile", "base"), [
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", "eu-central-1", "eu.", ""),
+    ("us.anthropic.claude-3-5-haiku-20241022-v1:0", "us-west-2", "", "us."),
+    ("anthropic.claude-3-haiku-20240307-v1:0", "ap-southeast-2", "apac.", ""),
+])
+def test_bedrock_profile_prefix_follows_the_region_or_the_model_id(model: str, region: str, profile: str,
+                                                                    base: str) -> None:
+    from agent_infra.components.aws.bedrock import invoke_model_grant
+    from agent_infra.components.aws.iam import policy_document
+
+    def program() -> None:
+        import pulumi
+
+        pulumi.export("doc", policy_document([invoke_model_grant(model, region)]))
+
+    doc = json.loads(synthesize(program).outputs["doc"])
+    bare = model.removeprefix(base)
+    assert doc["Statement"][0]["Resource"] == [
+        f"arn:aws:bedrock:*::foundation-model/{bare}",
+        f"arn:aws:bedrock:{region}:123456789012:inference-profile/{profile}{model}"]

@@ -28,11 +28,15 @@ def plan() -> Plan:
                                "target_group_arn": "arn:tg", "request_count_resource_label": "app/lb/1/targetgroup/tg/2",
                                "min_count": 2, "max_count": 10, "cpu_target_percent": 60, "requests_per_target": 100,
                                "schedules": [{"name": "business-hours", "cron": "0 8 * * 1-5",
-                                              "timezone": "Europe/Berlin", "min_count": 4, "max_count": 10}]})
+                                              "timezone": "Europe/Berlin", "min_count": 4, "max_count": 10},
+                                             {"name": "evening", "cron": "0 19 * * 1-5",
+                                              "timezone": "Europe/Berlin", "min_count": 2, "max_count": 10}]})
         FargateService("worker", {**BASE, "command": ["agent-app", "worker"], "min_count": 0, "max_count": 20,
                                   "queue_backlog": {"queue_name": "agent-tasks", "jobs_per_task": 5},
                                   "scale_in_protection": True, "capacity_provider": "FARGATE_SPOT",
                                   "schedules": [{"name": "nightly", "cron": "0 1 * * *", "min_count": 3,
+                                                 "max_count": 20},
+                                                {"name": "morning", "cron": "0 5 * * *", "min_count": 0,
                                                  "max_count": 20}]})
     return synthesize(program, stack="prod")
 
@@ -118,7 +122,7 @@ def test_worker_scales_on_backlog_per_running_task(plan: Plan) -> None:
 
 def test_scheduled_actions_from_args(plan: Plan) -> None:
     actions = {a.name: a.inputs for a in plan.of_type("aws:appautoscaling/scheduledAction:ScheduledAction")}
-    assert set(actions) == {"api-business-hours", "worker-nightly"}
+    assert set(actions) == {"api-business-hours", "api-evening", "worker-nightly", "worker-morning"}
     assert (actions["api-business-hours"]["schedule"], actions["api-business-hours"]["timezone"]) == (
         "cron(0 8 ? * 2-6 *)", "Europe/Berlin")
     assert actions["worker-nightly"]["schedule"] == "cron(0 1 * * ? *)"
@@ -158,3 +162,12 @@ def test_a_health_port_without_traffic_gets_a_health_check_but_no_port_mapping()
                                    "u.urlopen('http://127.0.0.1:8001/healthz', timeout=4)\" || exit 1")
     assert check["timeout"] > 4
     assert not plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+
+
+def test_a_raised_floor_without_a_restore_is_refused() -> None:
+    from agent_infra.components.errors import ConfigError
+
+    args = {**BASE, "command": ["agent-app", "worker"], "min_count": 1, "max_count": 5,
+            "schedules": [{"name": "nightly", "cron": "0 1 * * *", "min_count": 3, "max_count": 5}]}
+    with pytest.raises(ConfigError, match=r"schedules\.nightly: raises the floor above min_count \(1\)"):
+        synthesize(lambda: FargateService("worker", args))

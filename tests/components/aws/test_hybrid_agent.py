@@ -44,7 +44,7 @@ def test_app_environment_names_the_real_queue_redis_and_database(prod: Plan, ser
     assert env["AGENT_QUEUE_URL"] == queue.outputs["url"]
     assert env["AGENT_QUEUE_DLQ_URL"] == prod.one("aws:sqs/queue:Queue", "agent-tasks-dlq").outputs["url"]
     assert env["AGENT_DATABASE_URL"] == (f"postgresql://agent_admin@{cluster.outputs['endpoint']}:5432/agent"
-                                         "?sslmode=require")
+                                         "?ssl=require")
     assert env["AGENT_STATE_BACKEND"] == "redis" and env["AGENT_VECTOR_BACKEND"] == "pgvector"
     assert env["AGENT_ENVIRONMENT"] == "prod" and env["AGENT_PORT"] == "8000"
     # Secrets are references only: Secrets Manager ARNs, never values.
@@ -52,7 +52,7 @@ def test_app_environment_names_the_real_queue_redis_and_database(prod: Plan, ser
     assert secrets["AGENT_REDIS_URL"] == f"{redis_secret}:url::"
     master = cluster.outputs["masterUserSecrets"][0]["secretArn"]
     assert secrets["PGPASSWORD"] == f"{master}:password::"
-    assert env["AGENT_DATABASE_SECRET_ARN"] == master
+    assert "AGENT_DATABASE_SECRET_ARN" not in env  # agent_app reads no such setting: PGPASSWORD carries it
     for name in ("AGENT_API_KEYS", "AGENT_WEBHOOK_SIGNING_SECRET", "AGENT_CALLBACK_SIGNING_SECRET"):
         assert secrets[name].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:agent-infra/prod/")
         assert name not in env

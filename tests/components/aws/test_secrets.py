@@ -62,3 +62,18 @@ def test_age_rule_notifies_the_topic(plan: Plan) -> None:
 def test_a_name_in_both_values_and_arns_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"AGENT_X: set either values or existing_arns, not both"):
         Secrets("app", {"values": {"AGENT_X": "v"}, "existing_arns": {"AGENT_X": EXISTING}})
+
+
+def test_a_key_is_created_only_to_encrypt_a_secret_created_here_and_has_an_explicit_policy() -> None:
+    def program() -> None:
+        Secrets("none", {})
+        Secrets("byarn", {"existing_arns": {"AGENT_API_KEYS": "arn:aws:secretsmanager:us-east-1:1:secret:k-AbCdEf"}})
+        Secrets("made", {"values": {"AGENT_API_KEYS": "k1"}})
+
+    result = synthesize(program)
+    keys = {k.name: k for k in result.of_type("aws:kms/key:Key")}
+    assert set(keys) == {"made"}  # a key that encrypts nothing costs $1/month and protects nothing
+    policy = json.loads(keys["made"].inputs["policy"])
+    assert [s["Principal"] for s in policy["Statement"]] == [{"AWS": "arn:aws:iam::123456789012:root"},
+                                                         {"Service": "logs.us-east-1.amazonaws.com"},
+                                                         {"Service": "logs.us-east-1.amazonaws.com"}]

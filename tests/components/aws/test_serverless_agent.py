@@ -54,8 +54,8 @@ def test_role_policies_name_exact_arns_and_nothing_broader(dev):
     worker = {s["Sid"]: s for s in statements(dev, "agent-worker-policy")}
     assert worker["ConsumeTasks"]["Resource"] == [queue_arn]
     assert worker["ConsumeTasks"]["Action"] == ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
-                                                "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
-    assert worker["SessionState"]["Resource"] == [table_arn]
+                                                "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"]
+    assert worker["AgentSessionsReadWrite"]["Resource"] == [table_arn]
     assert "SendTasks" not in worker
     api = {s["Sid"]: s for s in statements(dev, "agent-api-policy")}
     assert api["SendTasks"] == {"Sid": "SendTasks", "Effect": "Allow", "Resource": [queue_arn],
@@ -142,3 +142,32 @@ def test_bundle_is_found_under_the_project_root_when_the_cli_runs_the_program_fr
     plan = run_project(tmp_path, "t")
     assert plan.outputs["cwd"] == str(tmp_path / "stacks")  # the CLI's pwd is the main folder
     assert plan.outputs["bundle"] == str(tmp_path / ".agent-infra/build/lambda-python3.12-arm64.zip")
+
+
+def test_no_policy_repeats_a_sid_or_grants_a_non_action(dev):
+    # IAM refuses repeated Sids (MalformedPolicyDocument); TransactWriteItems is authorised per item.
+    for policy in dev.of_type("aws:iam/rolePolicy:RolePolicy"):
+        doc = json.loads(policy.inputs["policy"])
+        sids = [s["Sid"] for s in doc["Statement"] if "Sid" in s]
+        assert len(sids) == len(set(sids)), (policy.name, sids)
+        actions = {a for s in doc["Statement"] for a in s["Action"]}
+        assert "dynamodb:TransactWriteItems" not in actions, policy.name
+def test_policy_document_refuses_a_repeated_sid():
+    from agent_infra.components.aws.iam import Grant, policy_document
+    with pytest.raises(ValueError, match="SessionState used more than once"):
+        policy_document([Grant(("dynamodb:GetItem",), ("arn:a",), "SessionState"),
+                         Grant(("dynamodb:GetItem",), ("arn:b",), "SessionState")])
+def test_dev_stack_functions_get_their_api_keys_from_secrets_manager(repo_root):
+    # Without keys the HTTP handler refuses to start: the stack must give every function a key path.
+    from agent_infra.offline import run_project
+    result = run_project(repo_root, "dev")
+    secret = result.one("aws:secretsmanager/secret:Secret", "agent-secrets-api-keys")
+    key = result.one("aws:kms/key:Key", "agent-secrets")
+    assert secret.inputs["kmsKeyId"] == key.outputs["arn"]
+    for function in result.of_type(LAMBDA):
+        env = function.inputs["environment"]["variables"]
+        assert env["AGENT_API_KEYS_SECRET_ARN"] == secret.outputs["arn"], function.name
+        assert "AGENT_API_KEYS" not in env
+        policy = json.loads(result.one("aws:iam/rolePolicy:RolePolicy", f"{function.name}-policy").inputs["policy"])
+        reads = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
+        assert reads["ReadAppSecrets"] == [secret.outputs["arn"]] and reads["DecryptAppSecrets"] == [key.outputs["arn"]]

@@ -68,7 +68,9 @@ def test_serverless_topology_wires_the_websocket_function_with_least_privilege()
     assert manage == [{"Effect": "Allow", "Action": ["execute-api:ManageConnections"], "Sid": "PostToConnections",
                        "Resource": [f"{api.outputs['executionArn']}/dev/POST/@connections/*"]}]
     assert all("*" not in a for s in policy["Statement"] for a in s["Action"])
-    tables = {r for s in policy["Statement"] if s.get("Sid") == "SessionState" for r in s["Resource"]}
+    sids = [s["Sid"] for s in policy["Statement"]]
+    assert len(sids) == len(set(sids)), sids  # IAM: MalformedPolicyDocument on a repeated Sid
+    tables = {r for s in policy["Statement"] if s["Sid"].endswith("ReadWrite") for r in s["Resource"]}
     assert connections.outputs["arn"] in tables and len(tables) == 2
     routes = [r for r in result.of_type("aws:apigatewayv2/route:Route") if r.inputs["apiId"] == api.outputs["id"]]
     assert sorted(r.inputs["routeKey"] for r in routes) == ["$connect", "$default", "$disconnect"]

@@ -67,3 +67,13 @@ def test_secrets_copy_config_values_and_grant_per_secret(stores: Plan) -> None:
 def test_labels_are_sanitized() -> None:
     assert gcp_labels({"Cost Center": "AI Agents", "9x": "A.B", "": "x"}) == {
         "cost_center": "ai_agents", "t_9x": "a_b"}
+
+
+def test_memorystore_snapshots_the_queue_every_hour() -> None:
+    # Memorystore for Redis has no AOF: the shortest RDB period bounds what a BASIC restart loses.
+    from agent_infra.components.gcp.redis import Redis
+
+    plan = synthesize(lambda: Redis("queue", {"region": "us-central1", "network_id": "projects/p/global/networks/n"}),
+                      config={"gcp:project": "p"})
+    instance = plan.one("gcp:redis/instance:Instance", "queue")
+    assert instance.inputs["persistenceConfig"] == {"persistenceMode": "RDB", "rdbSnapshotPeriod": "ONE_HOUR"}

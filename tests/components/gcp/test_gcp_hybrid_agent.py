@@ -62,7 +62,7 @@ def test_services_get_redis_queue_and_database_by_reference(dev: Plan, service: 
     assert plain["AGENT_QUEUE_BACKEND"] == "redis" and plain["AGENT_STATE_BACKEND"] == "redis"
     assert plain["AGENT_VECTOR_BACKEND"] == "pgvector"
     assert plain["AGENT_DATABASE_URL"] == (f"postgresql://agent@{sql.outputs['privateIpAddress']}:5432/agent"
-                                           "?sslmode=require")
+                                           "?ssl=require")
     # Secrets only as Secret Manager references, read at instance start.
     assert set(refs) == {"AGENT_REDIS_URL", "PGPASSWORD", "AGENT_API_KEYS", "AGENT_LLM_API_KEY"}
     assert all(ref["version"] == "latest" for ref in refs.values())
@@ -214,3 +214,8 @@ def test_services_trust_exactly_the_memorystore_ca(dev: Plan, service: str) -> N
     plain, _ = envs(dev, service)
     assert plain["AGENT_REDIS_CA_CERT"].startswith("-----BEGIN CERTIFICATE-----")
     assert plain["AGENT_REDIS_CA_CERT"] == dev.one("gcp:redis/instance:Instance").outputs["serverCaCerts"][0]["cert"]
+
+
+def test_api_does_not_consume_the_queue(dev: Plan) -> None:
+    # Cloud Run throttles the API's CPU outside requests: the worker service consumes.
+    assert container(dev, "api")["commands"] == ["agent-app", "serve", "--no-worker"]

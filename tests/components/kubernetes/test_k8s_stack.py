@@ -233,6 +233,8 @@ def test_network_policies_allow_exactly_the_listed_flows(plan: Plan) -> None:
     assert _flows(plan) == {
         ("out", "*", "ns:kube-system/kube-dns", "UDP/53,TCP/53"),
         ("in", "api", "ns:ingress-nginx", "TCP/8000"),
+        ("in", "api", "ns:monitoring", "TCP/8000"),  # Prometheus scrapes /metrics
+        ("in", "redis", "ns:keda", "TCP/6379"),  # the KEDA operator reads the stream it scales on
         ("out", "api+worker", "redis", "TCP/6379"),
         ("out", "api+worker", "postgres", "TCP/5432"),
         ("out", "api+worker", "cidr:0.0.0.0/0 except 5", "TCP/443"),
