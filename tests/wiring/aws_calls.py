@@ -58,7 +58,8 @@ def table_arn(name: str) -> str:
 
 def iam_requests(service: str, operation: str, params: dict[str, Any],
                  ws_api: str | None = None) -> list[tuple[str, str]]:
-    """(IAM action, resource ARN) pairs one API call needs."""
+    """(IAM action, resource ARN) pairs one API call needs (`ws_api`: the WebSocket API's execution ARN
+    and stage, `arn:...:<api id>/<stage>`)."""
     prefix = SERVICE_PREFIX[service]
     if service == "dynamodb" and operation == "TransactWriteItems":
         out = []
@@ -74,7 +75,7 @@ def iam_requests(service: str, operation: str, params: dict[str, Any],
     if service == "secretsmanager":
         return [(action, params["SecretId"])]
     if service == "apigatewaymanagementapi":
-        return [(action, f"{ws_api}/prod/POST/@connections/{quote(params['ConnectionId'], safe='')}")]
+        return [(action, f"{ws_api}/POST/@connections/{quote(params['ConnectionId'], safe='')}")]
     if service == "bedrock-runtime":
         model = params["modelId"]
         kind = "inference-profile" if model.split(".", 1)[0] in ("us", "eu", "apac") else "foundation-model"

@@ -104,8 +104,9 @@ def test_functions_run_the_whole_flow_with_least_privilege(moto_server, receiver
     fns = workloads()
     key = next(v.inputs["secretString"] for v in plan.of_type("aws:secretsmanager/secretVersion:SecretVersion")
                if v.name.endswith("-api-keys-version")).split(",")[0]
-    ws_api = next(a.outputs["executionArn"] for a in plan.of_type("aws:apigatewayv2/api:Api")
-                  if a.inputs["protocolType"] == "WEBSOCKET")
+    ws = next(a for a in plan.of_type("aws:apigatewayv2/api:Api") if a.inputs["protocolType"] == "WEBSOCKET")
+    stage = next(s.inputs["name"] for s in plan.of_type("aws:apigatewayv2/stage:Stage") if s.parent == ws.parent)
+    ws_api = f"{ws.outputs['executionArn']}/{stage}"  # the plan's own stage: ManageConnections is granted on it
     requests: dict[str, list[tuple[str, str]]] = {name: [] for name in fns}
 
     def call_api(method: str, path: str, body: Any = None, **headers: str) -> dict[str, Any]:
