@@ -30,7 +30,7 @@ def _asset_json(value: Any) -> dict[str, Any]:
     return {"asset": {"repr": type(value).__name__}}
 
 
-def _plain(value: Any, path: str, secret_paths: list[str]) -> Any:
+def _plain(value: Any, path: str, secret_paths: list[str], reveal: bool = False) -> Any:
     """Deserialized RPC value -> plain JSON, masking secrets and marking unknowns."""
     from pulumi import asset
 
@@ -39,15 +39,15 @@ def _plain(value: Any, path: str, secret_paths: list[str]) -> Any:
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             secret_paths.append(path)
-            return SECRET_MASK
+            return _plain(value.get("value"), path, [], reveal) if reveal else SECRET_MASK
         if value.get(rpc._special_sig_key) == rpc._special_archive_sig:
             return {"archive": {k: v for k, v in value.items() if k != rpc._special_sig_key}}
         if value.get(rpc._special_sig_key) == rpc._special_asset_sig:
             return {"asset": {k: v for k, v in value.items() if k != rpc._special_sig_key}}
-        return {k: _plain(v, f"{path}.{k}" if path else k, secret_paths) for k, v in value.items()
+        return {k: _plain(v, f"{path}.{k}" if path else k, secret_paths, reveal) for k, v in value.items()
                 if not k.startswith("__")}
     if isinstance(value, list):
-        return [_plain(v, f"{path}.{i}", secret_paths) for i, v in enumerate(value)]
+        return [_plain(v, f"{path}.{i}", secret_paths, reveal) for i, v in enumerate(value)]
     if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
         return UNKNOWN_MARK
     if isinstance(value, float) and value.is_integer():
@@ -101,9 +101,10 @@ class PlanMocks(pulumi_mocks.Mocks):
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The stock mock monitor, plus a record of every registration's options and outputs."""
 
-    def __init__(self, mocks: PlanMocks) -> None:
+    def __init__(self, mocks: PlanMocks, reveal_secrets: bool = False) -> None:
         super().__init__(mocks)
         self.plan_mocks = mocks
+        self.reveal_secrets = reveal_secrets
         self.registrations: list[PlannedResource] = []
         self.by_urn: dict[str, PlannedResource] = {}
         self.stack_outputs: dict[str, Any] = {}
@@ -135,7 +136,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider.split("::" + request.provider.rsplit("::", 1)[-1])[0]
             if request.provider else None,
             custom=bool(request.custom),
-            inputs=_plain(raw_inputs, "", secret_paths),
+            inputs=_plain(raw_inputs, "", secret_paths, self.reveal_secrets),
             outputs=outputs,
             id=response.id or None,
             dependencies=sorted(set(request.dependencies)),

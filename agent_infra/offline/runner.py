@@ -87,11 +87,12 @@ def _run_isolated(
     default_region: str,
     root_directory: Path,
     preview: bool,
+    reveal_secrets: bool = False,
 ) -> Plan:
     import logging
 
     mocks = PlanMocks(default_region)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, reveal_secrets)
     records: list[str] = []
 
     class Collect(logging.Handler):
@@ -139,13 +140,16 @@ def synthesize(
     region: str | None = None,
     root_directory: str | os.PathLike[str] | None = None,
     preview: bool = True,
+    reveal_secrets: bool = False,
 ) -> Plan:
     """Run `program` (a callable that creates resources and may call `pulumi.export`) offline.
 
     `config` maps full keys (`"agent-infra:deployment"`, `"aws:region"`) to values; non-strings
     are passed as JSON text, as the Pulumi CLI does. `root_directory` is what
     `pulumi.get_root_directory()` returns (default: the working directory); `preview` is
-    `pulumi.runtime.is_dry_run()`. Raises the program's own exception on failure.
+    `pulumi.runtime.is_dry_run()`; `reveal_secrets` keeps secret inputs' values in the plan (for tests that
+    start the app with exactly what a platform would hand it; never for output you show). Raises the
+    program's own exception on failure.
     """
     root = Path(root_directory or os.getcwd()).resolve()
     default_region = region or str((config or {}).get("aws:region") or mock_outputs.DEFAULT_AWS_REGION)
@@ -153,7 +157,8 @@ def synthesize(
 
     def target() -> None:
         try:
-            result["plan"] = _run_isolated(program, project, stack, config, secret_keys, default_region, root, preview)
+            result["plan"] = _run_isolated(program, project, stack, config, secret_keys, default_region, root, preview,
+                                           reveal_secrets)
         except BaseException as error:
             result["error"] = error
 
@@ -263,7 +268,8 @@ def program_launch(project_dir: str | os.PathLike[str]) -> ProgramLaunch:
     return ProgramLaunch(root=root, pwd=pwd, program=target, project=str(project["name"]))
 
 
-def run_project(project_dir: str | os.PathLike[str], stack: str, *, preview: bool = True) -> Plan:
+def run_project(project_dir: str | os.PathLike[str], stack: str, *, preview: bool = True,
+                reveal_secrets: bool = False) -> Plan:
     """Run the Pulumi Python program of `project_dir` with `stack`'s config, offline, as the CLI runs it.
 
     Working directory, `sys.path`, `sys.argv`, `pulumi.get_root_directory()`, config strings and the
@@ -295,7 +301,8 @@ def run_project(project_dir: str | os.PathLike[str], stack: str, *, preview: boo
             _forget_project_modules(launch.root, before)
 
     return synthesize(program, project=launch.project, stack=stack, config=config, secret_keys=secret_keys,
-                      region=str(region) if region else None, root_directory=launch.root, preview=preview)
+                      region=str(region) if region else None, root_directory=launch.root, preview=preview,
+                      reveal_secrets=reveal_secrets)
 
 
 @functools.cache

@@ -32,7 +32,6 @@ import httpx
 from pydantic import SecretStr
 
 from agent_infra.offline import Plan, run_project
-from agent_infra.offline import mocks as plan_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,21 +46,7 @@ LIBRARY_VARS = {
 def revealed_plan(stack: str) -> Plan:
     """The stack's offline plan with secret values kept (the offline placeholders of `secure:`
     config, e.g. `offline-secret-agent-infra:apiKeys`): the values the platform would hand the app."""
-    from pulumi.runtime import rpc
-
-    original = plan_module._plain
-
-    def reveal(value: Any, path: str, secret_paths: list[str]) -> Any:
-        if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            secret_paths.append(path)
-            return reveal(value.get("value"), path, secret_paths)
-        return original(value, path, secret_paths)
-
-    plan_module._plain = reveal  # type: ignore[assignment]
-    try:
-        return run_project(REPO_ROOT, stack)
-    finally:
-        plan_module._plain = original  # type: ignore[assignment]
+    return run_project(REPO_ROOT, stack, reveal_secrets=True)
 
 
 @dataclass
