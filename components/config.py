@@ -381,6 +381,11 @@ class KubernetesOptions(Section):
     """Namespace to create and deploy into."""
     ingress_class: str = "nginx"
     """IngressClass name; annotations for nginx and traefik are set."""
+    keda_namespace: str = Field("keda", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    """Where the KEDA operator runs (its Helm chart's default): the Redis NetworkPolicy admits its
+    pods (`app: keda-operator`) so it can read the stream it scales the workers on."""
+    prometheus_namespace: str = Field("monitoring", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    """Where Prometheus runs: the API's NetworkPolicy admits it to the metrics port."""
     host: str | None = None
     """Public host name of the ingress."""
     tls_secret: str | None = None

@@ -24,7 +24,7 @@ from .hpa import Hpa
 from .ingress import Ingress
 from .keda import CronWindow, KedaScaler, RedisStreamTrigger
 from .namespace import Namespace
-from .network_policy import KEDA_NAMESPACE, PROMETHEUS_NAMESPACE, DataService, NetworkPolicies
+from .network_policy import DataService, NetworkPolicies
 from .pdb import Pdb
 from .postgres import POSTGRES_PORT, Postgres, PostgresArgs
 from .qdrant import QDRANT_GRPC_PORT, QDRANT_HTTP_PORT, Qdrant
@@ -211,8 +211,8 @@ class ContainerAgent(pulumi.ComponentResource):
             "namespace": ns, "instance": name, "app_port": port, "ingress_namespace": k.ingress_namespace,
             "data_services": data_services, "llm_egress_cidrs": k.llm_egress_cidrs,
             "cnpg_operator_namespace": "cnpg-system" if postgres_mode == "cloudnativepg" else None,
-            "keda_operator_namespace": KEDA_NAMESPACE if k.keda and self.redis is not None else None,
-            "prometheus_namespace": PROMETHEUS_NAMESPACE,
+            "keda_operator_namespace": k.keda_namespace if k.keda and self.redis is not None else None,
+            "prometheus_namespace": k.prometheus_namespace,
             "labels": tags}, child_opts)
 
         self.outputs = {
