@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from agent_infra.components import HybridAgent
+
 from agent_infra.offline import synthesize
 
 SECRETS = {"agent-infra:r": "x", "agent-infra:p": "y"}
