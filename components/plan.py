@@ -334,8 +334,8 @@ class _TrackingLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 class _OfflineSpeedups:
-    """Two process-wide SDK behaviours switched off while any plan runs (nested and concurrent
-    plans share one switch; the first one in turns them off, the last one out restores them).
+    """Two process-wide SDK behaviours switched off while any plan runs (nested plans
+    share one switch; the first one in turns them off, the last one out restores them).
 
     * The cyclic garbage collector. The SDK allocates several futures, an Output and closures per
       property of every resource, most of them in reference cycles, so the heap grows with the
