@@ -17,7 +17,9 @@ fresh JSON body and Idempotency-Key per request):
   Idempotency-Key honoured, the task record + stream entry written in one Lua script before 202.
 
 Each server gets a 2 s warm-up, then the three are measured in turn, ``--runs`` rounds; the
-figures are medians per server. Any non-202 fails the run. A throwaway redis-server is started
+figures are medians per server; ``CPU ms/req`` is the server process's own CPU time (user + system)
+per answered request, which other load on a shared machine does not change much. Any non-202 fails
+the run. A throwaway redis-server is started
 for it (never the machine's); everything is killed after ``--max-seconds``.
 """
 
@@ -46,7 +48,9 @@ ENV_BASE = {**os.environ, "PYTHONPATH": str(ROOT)}
 # One fresh body and Idempotency-Key per request, so every request is a new task (no replays).
 WRK_SCRIPT = """
 local counter = 0
-local prefix = tostring(math.random(1, 1000000000))
+local prefix = "unset"
+-- wrk does not seed math.random: the run's unique prefix comes from the command line (after --)
+init = function(args) prefix = args[1] end
 request = function()
   counter = counter + 1
   local body = '{"message":"' .. counter .. '+1"}'
@@ -119,10 +123,20 @@ def parse_wrk(out: str) -> dict[str, float]:
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": 1 if errors else 0}
 
 
-def run_wrk(url: str, script: str, duration: float, connections: int) -> dict[str, float]:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s", "-s", script, url]
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, script: str, duration: float, connections: int, pid: int | None = None) -> dict[str, float]:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s", "-s", script, url,
+           "--", uuid.uuid4().hex]
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
     result = parse_wrk(out)
+    # The server's own CPU per request: what the code costs, whatever else the machine is doing.
+    result["cpu_ms"] = (cpu_seconds(pid) - cpu0) * 1000 / max(1, result["requests"]) if pid else float("nan")
     if result["non2xx"] or result["socket_errors"]:
         raise SystemExit(f"{url}: wrk saw errors (non-2xx {result['non2xx']}):\n{out}")
     return result
@@ -178,18 +192,27 @@ def main() -> None:
                                         "--log-level", "warning", "--port", "{port}"], ours_env),
             }
             urls: dict[str, str] = {}
+            pids: dict[str, int] = {}
             for name, (argv, server_env) in servers.items():
                 port = free_port()
                 argv = [a.replace("{port}", str(port)) for a in argv]
                 procs.append(start(argv, server_env, tmp, port))
                 urls[name] = f"http://127.0.0.1:{port}/webhook"
+                pids[name] = procs[-1].pid
             script = str(Path(tmp, "post.lua"))
             for url in urls.values():  # warm-up: connections, pools, scripts loaded, code paths hot
                 run_wrk(url, script, 2, args.connections)
             results: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
             for _ in range(args.runs):
                 for name, url in urls.items():
-                    results[name].append(run_wrk(url, script, args.duration, args.connections))
+                    results[name].append(run_wrk(url, script, args.duration, args.connections, pids[name]))
+            # Every answered request must have made a new task (a replayed Idempotency-Key would not).
+            import redis
+
+            created = redis.Redis.from_url(redis_url).xlen(ours_env["AGENT_QUEUE_STREAM"])
+            answered = sum(int(r["requests"]) for r in results["agent_app /webhook"])
+            if created < answered:
+                raise SystemExit(f"agent_app created {created} tasks for {answered} answered requests: replays?")
     finally:
         watchdog.cancel()
         for p in procs:
@@ -201,19 +224,23 @@ def main() -> None:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rate", "p50", "p99")}
+    med = {name: {k: statistics.median(r[k] for r in runs) for k in ("rate", "p50", "p99", "cpu_ms")}
            for name, runs in results.items()}
-    print(f"\nwrk -t1 -c{args.connections} -d{args.duration:g}s --latency, median of {args.runs} rounds "
+    print(f"\nagent_app: {created} tasks in its stream for {answered} requests answered in the timed runs "
+          "(warm-up included in the first figure): every request was a new task")
+    print(f"wrk -t1 -c{args.connections} -d{args.duration:g}s --latency, median of {args.runs} rounds "
           "(servers measured in turn each round), every response 202")
-    print(f"{'':32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}   per-run req/s")
+    print(f"{'':32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}   per-run req/s")
     for name, m in med.items():
         per_run = " ".join(f"{r['rate']:.0f}" for r in results[name])
-        print(f"{name:32}{m['rate']:>9.0f}{m['p50']:>9.2f}{m['p99']:>9.2f}   {per_run}")
+        print(f"{name:32}{m['rate']:>9.0f}{m['p50']:>9.2f}{m['p99']:>9.2f}{m['cpu_ms']:>12.3f}   {per_run}")
     trivial, bare, frozen, ours = (med[n] for n in urls)
     print(f"wrk headroom: the trivial endpoint reaches {trivial['rate'] / bare['rate']:.1f}x the bare endpoint's rate "
           f"(the client is not what limits the others if this is well above 1)")
     print(f"ratio: agent_app {ours['rate'] / bare['rate']:.2f}x the bare rate (aim >= 0.75), "
           f"p99 {ours['p99'] / bare['p99']:.2f}x the bare p99 (aim <= 1.5)")
+    print(f"       server CPU per request: agent_app {ours['cpu_ms'] / bare['cpu_ms']:.2f}x the bare endpoint's "
+          "(insensitive to other load on the machine)")
     print(f"       against the bare endpoint with the same gc.freeze(): {ours['rate'] / frozen['rate']:.2f}x the rate, "
           f"p99 {ours['p99'] / frozen['p99']:.2f}x")
 
