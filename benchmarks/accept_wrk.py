@@ -143,12 +143,16 @@ def run_wrk(url: str, script: str, duration: float, connections: int, pid: int |
 
 
 def start(argv: list[str], env: dict[str, str], cwd: str, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stderr=subprocess.PIPE)
+    # stderr to a file, not a pipe: a full pipe would stall the server (wrk's disconnects at the end
+    # of each run are logged with tracebacks).
+    log = Path(cwd, f"server-{port}.log")
+    with log.open("wb") as err:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stderr=err)
     try:
         wait_port(port, proc=proc)
     except SystemExit:
         proc.kill()
-        raise SystemExit(f"{argv}: {(proc.stderr.read() if proc.stderr else b'').decode()[-2000:]}") from None
+        raise SystemExit(f"{argv}: {log.read_text()[-2000:]}") from None
     return proc
 
 
