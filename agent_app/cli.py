@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from agent_app.settings import Settings
+from .settings import Settings
 
 app = typer.Typer(help="The agent service.", no_args_is_help=True, add_completion=False)
 dlq_app = typer.Typer(help="Dead-lettered tasks: list and replay.", no_args_is_help=True)
@@ -39,8 +39,8 @@ def serve(
     """Run the HTTP/WebSocket API. With no configuration: SQLite, in-process queue, offline model."""
     import uvicorn
 
-    from agent_app.api.app import create_app
-    from agent_app.wiring import build
+    from .api.app import create_app
+    from .wiring import build
 
     _logging(log_level)
     overrides: dict[str, object] = {}
@@ -96,8 +96,8 @@ def worker_cmd(
     log_level: str = "info",
 ) -> None:
     """Run a standalone queue worker (SIGTERM: finish or hand back in-flight tasks, then exit)."""
-    from agent_app.wiring import build
-    from agent_app.worker import run_worker
+    from .wiring import build
+    from .worker import run_worker
 
     _logging(log_level)
     overrides: dict[str, object] = {"worker_concurrency": concurrency} if concurrency else {}
@@ -111,7 +111,7 @@ def worker_cmd(
 
     async def main() -> None:
         if settings.worker_processes > 1:
-            from agent_app.supervisor import run_supervisor
+            from .supervisor import run_supervisor
 
             await run_supervisor(
                 settings,
@@ -130,7 +130,7 @@ def worker_cmd(
 @dlq_app.command("list")
 def dlq_list(limit: int = 100) -> None:
     """Print dead-lettered tasks as JSON lines."""
-    from agent_app.wiring import build
+    from .wiring import build
 
     async def main() -> None:
         container = build()
@@ -158,7 +158,7 @@ def dlq_replay(
     all_: Annotated[bool, typer.Option("--all", help="Replay every dead-lettered task.")] = False,
 ) -> None:
     """Move dead-lettered task(s) back to the queue."""
-    from agent_app.wiring import build
+    from .wiring import build
 
     if not task_id and not all_:
         typer.echo("give a task id or --all", err=True)

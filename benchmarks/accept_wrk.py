@@ -2,7 +2,7 @@
 
     python benchmarks/accept_wrk.py [--duration 10] [--connections 32] [--runs 3]
 
-Three servers on 127.0.0.1, all under the same uvicorn settings (``agent_app.cli.UVICORN_OPTIONS``,
+Three servers on 127.0.0.1, all under the same uvicorn settings (``agent_infra.agent_app.cli.UVICORN_OPTIONS``,
 what ``agent-app serve`` runs), load from wrk (one thread, C connections, D seconds, POST with a
 fresh JSON body and Idempotency-Key per request):
 
@@ -63,7 +63,7 @@ end
 # The server launcher: the same uvicorn.run() options as `agent-app serve`.
 LAUNCH = """
 import importlib, sys, uvicorn
-from agent_app.cli import UVICORN_OPTIONS
+from agent_infra.agent_app.cli import UVICORN_OPTIONS
 module, attr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 app = getattr(importlib.import_module(module), attr)
 if len(sys.argv) > 4 and sys.argv[4] == "freeze":  # what agent_app does after start-up
@@ -192,7 +192,7 @@ def main() -> None:
                 "trivial ASGI 202 (wrk ceiling)": ([*launch, "trivial_app", "app", "{port}"], env),
                 "bare FastAPI + XADD": ([*launch, "bare_app", "app", "{port}"], env),
                 "bare + gc.freeze()": ([*launch, "bare_app", "app", "{port}", "freeze"], env),
-                "agent_app /webhook": ([sys.executable, "-m", "agent_app.cli", "serve", "--no-worker",
+                "agent_app /webhook": ([sys.executable, "-m", "agent_infra.agent_app.cli", "serve", "--no-worker",
                                         "--log-level", "warning", "--port", "{port}"], ours_env),
             }
             urls: dict[str, str] = {}

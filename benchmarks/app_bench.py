@@ -66,13 +66,13 @@ def bench_accept() -> None:
 
 
 def _settings_of(env: dict[str, str]) -> object:
-    from agent_app.settings import Settings
+    from agent_infra.agent_app.settings import Settings
 
     return Settings(**{k.removeprefix("AGENT_").lower(): v for k, v in env.items() if k.startswith("AGENT_")})
 
 
 async def _container(env: dict[str, str]) -> object:
-    from agent_app.wiring import build
+    from agent_infra.agent_app.wiring import build
 
     c = build(_settings_of(env))  # type: ignore[arg-type]
     await c.start()
@@ -81,7 +81,7 @@ async def _container(env: dict[str, str]) -> object:
 
 async def _submit_many(c: object, n: int, prefix: str = "", concurrency: int = 16) -> list[str]:
     """Enqueue n tasks as fast as the client can (16 in flight), each on its own session."""
-    from agent_app.core.models import RunInput
+    from agent_infra.agent_app.core.models import RunInput
 
     service = c.service  # type: ignore[attr-defined]
     ids: list[str] = [""] * n
@@ -105,7 +105,7 @@ async def _wait_done(c: object, ids: list[str], timeout: float) -> list[tuple[fl
     """(created_at, finished_at, runs) of every finished task among ids (all of them unless timed out)."""
     import sqlalchemy as sa
 
-    from agent_app.adapters.store.sql import tasks
+    from agent_infra.agent_app.adapters.store.sql import tasks
 
     store = c.store  # type: ignore[attr-defined]
     wanted = set(ids)
@@ -129,7 +129,7 @@ async def _start_times(c: object, ids: list[str]) -> dict[str, float]:
     """When each task started: the id (ms clock) of its ``status: running`` event on the session stream."""
     import json
 
-    from agent_app.adapters.store.sql import tasks
+    from agent_infra.agent_app.adapters.store.sql import tasks
 
     store, r = c.store, c.state.r  # type: ignore[attr-defined]
     import sqlalchemy as sa
@@ -166,7 +166,7 @@ def start_ours_worker(env: dict[str, str], log_level: str = "warning") -> subpro
     """Start `agent-app worker` and return once its /readyz answers 200 (start-up is not timed)."""
     hport = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent_app.cli", "worker", "--log-level", log_level, "--health-port", str(hport),
+        [sys.executable, "-m", "agent_infra.agent_app.cli", "worker", "--log-level", log_level, "--health-port", str(hport),
          "--health-host", "127.0.0.1"],
         env=env,
     )
@@ -223,7 +223,7 @@ def bench_e2e(redis_url: str, n: int, tmp: str, paced_n: int, paced_rate: float)
             done = await _wait_done(c, ids, 300)
             end = max(d[1] for d in done)
             sat.append((OURS, len(done) / (end - t0), [d[1] - d[0] for d in done], []))
-            from agent_app.core.models import RunInput
+            from agent_infra.agent_app.core.models import RunInput
 
             pids: list[str] = []
 
@@ -236,7 +236,7 @@ def bench_e2e(redis_url: str, n: int, tmp: str, paced_n: int, paced_rate: float)
             created = {}
             import sqlalchemy as sa
 
-            from agent_app.adapters.store.sql import tasks
+            from agent_infra.agent_app.adapters.store.sql import tasks
 
             async with c.store.engine.connect() as conn:  # type: ignore[attr-defined]
                 created = dict((await conn.execute(sa.select(tasks.c.id, tasks.c.created_at))).all())
@@ -367,11 +367,11 @@ def bench_kill(redis_url: str, tmp: str, claim_timeout: float = 5.0) -> None:
     async def scenario() -> None:
         import sqlalchemy as sa
 
-        from agent_app.adapters.store.sql import tasks
+        from agent_infra.agent_app.adapters.store.sql import tasks
 
         ids, c = await _submit_ours(env, 200)
         store = c.store  # type: ignore[attr-defined]
-        worker = subprocess.Popen([sys.executable, "-m", "agent_app.cli", "worker", "--log-level", "error"], env=env)
+        worker = subprocess.Popen([sys.executable, "-m", "agent_infra.agent_app.cli", "worker", "--log-level", "error"], env=env)
         r = c.state.r  # type: ignore[attr-defined]
         while True:  # started = the run counter the worker's start script sets (the SQL row comes at the end)
             started_count = await r.exists(*(f"agent:runs:{i}" for i in ids))
@@ -381,7 +381,7 @@ def bench_kill(redis_url: str, tmp: str, claim_timeout: float = 5.0) -> None:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         killed_at = time.time()
-        worker2 = subprocess.Popen([sys.executable, "-m", "agent_app.cli", "worker", "--log-level", "error"], env=env)
+        worker2 = subprocess.Popen([sys.executable, "-m", "agent_infra.agent_app.cli", "worker", "--log-level", "error"], env=env)
         try:
             done = await _wait_done(c, ids, claim_timeout + 120)
         finally:

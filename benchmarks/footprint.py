@@ -8,8 +8,8 @@ used as any user's would be, so the install time is mostly unpacking), and print
 
 * installed size of the venv's site-packages and the number of distributions in it;
 * import time of the entry points, median over ``--runs`` fresh interpreters (the first run,
-  which writes the .pyc files, is not counted): ``import components`` and the cloud packages for
-  the base install, ``import agent_app.api.app`` and ``agent_app.lambda_handler`` for ``[app]``.
+  which writes the .pyc files, is not counted): ``import agent_infra.components`` and the cloud packages for
+  the base install, ``import agent_infra.agent_app.api.app`` and ``agent_infra.agent_app.lambda_handler`` for ``[app]``.
 
 ``--extras ",app,dev"`` also measures the development environment (large: pulumi providers, moto,
 pgserver, mypy). The Lambda cold start (import + first request beside bare Mangum + FastAPI) is
@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_env import banner  # noqa: E402
 
 IMPORTS: dict[str, list[str]] = {
-    "": ["components", "components.aws", "components.gcp", "components.kubernetes", "components.plan"],
-    "app": ["components", "agent_app.api.app", "agent_app.lambda_handler"],
-    "dev": ["agent_app.api.app"],
+    "": ["components", "agent_infra.components.aws", "agent_infra.components.gcp", "agent_infra.components.kubernetes", "agent_infra.offline"],
+    "app": ["components", "agent_infra.agent_app.api.app", "agent_infra.agent_app.lambda_handler"],
+    "dev": ["agent_infra.agent_app.api.app"],
 }
 
 

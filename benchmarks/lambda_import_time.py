@@ -6,7 +6,7 @@ Each figure is the median over fresh interpreters (``python -X importtime``, sel
 cumulative microseconds of the top-level imports; interpreter start-up excluded):
 
 * baselines: ``import boto3``, ``import fastapi``;
-* ``import agent_app.lambda_handler``: what Lambda's init phase pays before the first event;
+* ``import agent_infra.agent_app.lambda_handler``: what Lambda's init phase pays before the first event;
 * HTTP handler ready: the module plus everything the first HTTP event builds (settings, adapters
   for SQS/DynamoDB, the FastAPI app, Mangum), timed in-process with no network;
 * queue handler ready: the module plus the container and Powertools' batch utility;
@@ -44,11 +44,11 @@ ENV = {
     "AWS_SECRET_ACCESS_KEY": "bench",
 }
 HTTP_READY = (
-    "import time; t=time.perf_counter(); import agent_app.lambda_handler as h; rt=h.runtime(); rt.http; "
+    "import time; t=time.perf_counter(); import agent_infra.agent_app.lambda_handler as h; rt=h.runtime(); rt.http; "
     "print('READY', (time.perf_counter()-t)*1e3)"
 )
 QUEUE_READY = (
-    "import time; t=time.perf_counter(); import agent_app.lambda_handler as h; rt=h.runtime(); "
+    "import time; t=time.perf_counter(); import agent_infra.agent_app.lambda_handler as h; rt=h.runtime(); "
     "from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response; "
     "print('READY', (time.perf_counter()-t)*1e3)"
 )
@@ -61,7 +61,7 @@ EVENT = (
     "'sourceIp': '203.0.113.7', 'userAgent': 'bench'}}, 'isBase64Encoded': False}"
 )
 OURS_FIRST_REQUEST = (
-    "import time; t=time.perf_counter(); import agent_app.lambda_handler as h; "
+    "import time; t=time.perf_counter(); import agent_infra.agent_app.lambda_handler as h; "
     f"r=h.handler({EVENT}, None); assert r['statusCode'] == 200, r; "
     "print('READY', (time.perf_counter()-t)*1e3)"
 )
@@ -119,10 +119,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    _run("import agent_app.lambda_handler", importtime=False)  # warm the .pyc cache, not measured
+    _run("import agent_infra.agent_app.lambda_handler", importtime=False)  # warm the .pyc cache, not measured
     rows = []
     for label, module in (("baseline: import boto3", "boto3"), ("baseline: import fastapi", "fastapi"),
-                          ("import agent_app.lambda_handler", "agent_app.lambda_handler")):
+                          ("import agent_infra.agent_app.lambda_handler", "agent_infra.agent_app.lambda_handler")):
         rows.append((label, median([import_ms(module)[0] for _ in range(args.runs)])))
     rows.append(("HTTP handler ready (import + app + adapters)", median([ready_ms(HTTP_READY) for _ in range(args.runs)])))
     rows.append(("queue handler ready (import + adapters + Powertools)",

@@ -18,7 +18,7 @@ the component resources themselves). Each measurement runs in a fresh subprocess
 the median of ``--runs`` syntheses of the CPU time of the process (all threads;
 ``time.process_time``, less disturbed than wall time by other load on a shared machine), wall
 time beside it. ``gc after`` is one full collection after the plan (the collector is paused while
-a plan runs: see ``components.plan._OfflineSpeedups``). Peak memory is the traced Python heap of a
+a plan runs: see ``agent_infra.offline._OfflineSpeedups``). Peak memory is the traced Python heap of a
 separate, traced synthesis.
 """
 
@@ -46,8 +46,8 @@ DEPLOYMENT = {"cloud": "aws", "topology": "serverless", "environment": "dev",
 
 
 def ours(count: int):
-    from components.aws import ServerlessAgent
-    from components.config import load_deployment
+    from agent_infra.components.aws import ServerlessAgent
+    from agent_infra.components.config import load_deployment
 
     config = load_deployment(DEPLOYMENT)
 
@@ -63,7 +63,7 @@ def _snake(name: str) -> str:
 
 
 def _assets(value: Any) -> Any:
-    """A plan's JSON form of assets and archives (``components.plan._asset_json``) back to objects."""
+    """A plan's JSON form of assets and archives (``agent_infra.offline._asset_json``) back to objects."""
     import pulumi
 
     if isinstance(value, dict) and len(value) == 1 and set(value) <= {"archive", "asset"}:
@@ -93,7 +93,7 @@ def bare(count: int, typed: bool = True):
     """
     import pulumi
 
-    from components.plan import synthesize
+    from agent_infra.offline import synthesize
 
     classes: dict[tuple[str, str], type] = {}
     original = pulumi.CustomResource.__init__
@@ -157,7 +157,7 @@ def bare(count: int, typed: bool = True):
 
 def measure(mode: str, count: int, runs: int) -> dict[str, float]:
     """Runs in the child process."""
-    from components.plan import synthesize
+    from agent_infra.offline import synthesize
 
     synthesize(ours(1), stack="warmup")  # every mode starts with the SDK modules imported
     if mode == "ours":

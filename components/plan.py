@@ -19,8 +19,6 @@ stack, config, settings), so runs never leak into each other or into pytest's ev
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import json
 import os
 import runpy
@@ -34,7 +32,6 @@ from typing import Any
 
 from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
 
@@ -333,62 +330,6 @@ class _TrackingLoopPolicy(asyncio.DefaultEventLoopPolicy):
                 loop.close()
 
 
-class _OfflineSpeedups:
-    """Two process-wide SDK behaviours switched off while any plan runs (nested plans
-    share one switch; the first one in turns them off, the last one out restores them).
-
-    * The cyclic garbage collector. The SDK allocates several futures, an Output and closures per
-      property of every resource, most of them in reference cycles, so the heap grows with the
-      program and each automatic full collection re-scans all of it: 14 full passes, 29% of a
-      100-agent plan, and the part of its time that grew faster than the program. Paused, the
-      plan's garbage waits for the next collection after the plan (one pass, linear).
-    * Source positions (``source_positions=False``, the default). For every registration the SDK
-      walks the Python stack twice (``traceback.extract_stack``) and turns each frame's file into a
-      URI (``Path.as_uri``) for the engine's diagnostics; the mocked engine ignores them and a plan
-      records none, and the deeper a component nests the more it costs.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._gc_was_enabled = False
-        self._stack_trace: Any = None
-        self._positions_off = 0
-
-    @contextlib.contextmanager
-    def active(self, source_positions: bool) -> Iterator[None]:
-        with self._lock:
-            if self._depth == 0:
-                self._gc_was_enabled = gc.isenabled()
-                gc.disable()
-            self._depth += 1
-            if not source_positions:
-                if self._positions_off == 0:
-                    self._stack_trace = sdk_resource._get_stack_trace
-                    sdk_resource._get_stack_trace = _no_stack_trace
-                self._positions_off += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                if not source_positions:
-                    self._positions_off -= 1
-                    if self._positions_off == 0:
-                        sdk_resource._get_stack_trace = self._stack_trace
-                self._depth -= 1
-                if self._depth == 0 and self._gc_was_enabled:
-                    gc.enable()
-
-
-def _no_stack_trace() -> Any:
-    from pulumi.runtime.proto import source_pb2
-
-    return source_pb2.StackTrace()
-
-
-_SPEEDUPS = _OfflineSpeedups()
-
-
 def _run_isolated(
     program: Callable[[], Any],
     project: str,
@@ -444,16 +385,11 @@ def synthesize(
     config: Mapping[str, Any] | None = None,
     secret_keys: list[str] | None = None,
     region: str | None = None,
-    source_positions: bool = False,
 ) -> Plan:
     """Run `program` (a callable that creates resources and may call `pulumi.export`) offline.
 
     `config` maps full keys (`"agent-infra:deployment"`, `"aws:region"`) to values; non-strings
     are passed as JSON text, as the Pulumi CLI does. Raises the program's own exception on failure.
-
-    While it runs, the cyclic garbage collector is paused and, unless `source_positions=True`,
-    the SDK does not compute each registration's source position (see `_OfflineSpeedups`; the
-    plan is the same either way).
     """
     default_region = region or str((config or {}).get("aws:region") or mock_outputs.DEFAULT_AWS_REGION)
     result: dict[str, Any] = {}
@@ -468,10 +404,9 @@ def synthesize(
     policy = _TrackingLoopPolicy()
     asyncio.set_event_loop_policy(policy)
     try:
-        with _SPEEDUPS.active(source_positions):
-            thread = threading.Thread(target=target, name=f"agent-infra-plan-{stack}")
-            thread.start()
-            thread.join()
+        thread = threading.Thread(target=target, name=f"agent-infra-plan-{stack}")
+        thread.start()
+        thread.join()
     finally:
         policy.close_all()
         asyncio.set_event_loop_policy(previous_policy)

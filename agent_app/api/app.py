@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from agent_app import __version__
-from agent_app.api.schemas import (
+from .. import __version__
+from .schemas import (
     CallbackView,
     ChunkOut,
     Problem,
@@ -27,14 +27,14 @@ from agent_app.api.schemas import (
     TaskView,
     WebhookRequest,
 )
-from agent_app.api.security import Authenticator, BodySizeLimit, Principal, RateLimiter, principal_of
-from agent_app.callbacks import verify
-from agent_app.core.models import Chunk, RunInput, RunStatus
-from agent_app.core.ports import BackendUnavailable
-from agent_app.core.service import AgentService, IdempotencyConflict, SessionBusy
-from agent_app.core.session import final_status
-from agent_app.metrics import ACCEPTED
-from agent_app.wiring import Container, build
+from .security import Authenticator, BodySizeLimit, Principal, RateLimiter, principal_of
+from ..callbacks import verify
+from ..core.models import Chunk, RunInput, RunStatus
+from ..core.ports import BackendUnavailable
+from ..core.service import AgentService, IdempotencyConflict, SessionBusy
+from ..core.session import final_status
+from ..metrics import ACCEPTED
+from ..wiring import Container, build
 
 log = logging.getLogger("agent_app.api")
 
@@ -77,7 +77,7 @@ def create_app(
         gc.freeze()
         worker_task = None
         if embedded_worker:
-            from agent_app.worker import Worker
+            from ..worker import Worker
 
             app.state.worker = Worker(container, grace_seconds=5.0)
             worker_task = asyncio.create_task(app.state.worker.run())

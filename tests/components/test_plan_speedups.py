@@ -1,4 +1,4 @@
-"""The offline runner's two SDK settings (``components.plan._OfflineSpeedups``): the cyclic GC is
+"""The offline runner's two SDK settings (``agent_infra.offline._OfflineSpeedups``): the cyclic GC is
 paused while a plan runs and the SDK's per-registration source positions are skipped unless asked
 for; both are restored afterwards, also when plans nest, and the plan is the
 same either way."""
@@ -12,7 +12,7 @@ import pulumi_aws as aws
 import pytest
 from pulumi.runtime import resource as sdk_resource
 
-from components.plan import synthesize
+from agent_infra.offline import synthesize
 
 
 def program():
@@ -79,7 +79,7 @@ def test_collector_left_off_if_it_was_off():
 
 
 def test_nested_switch_restores_only_when_the_outermost_ends():
-    from components.plan import _SPEEDUPS
+    from agent_infra.offline import _SPEEDUPS
 
     original = sdk_resource._get_stack_trace
     with _SPEEDUPS.active(source_positions=False):
