@@ -21,6 +21,10 @@ log = logging.getLogger("agent_app")
 
 _BANNER = "!" * 78
 
+# uvicorn.run() options of `agent-app serve`, shared with benchmarks/accept_wrk.py so the bare
+# baseline runs under exactly the same server settings.
+UVICORN_OPTIONS: dict[str, object] = {"ws_ping_interval": 20}
+
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,7 +75,7 @@ def serve(
         f"state={settings.state_backend}, db={settings.sqlalchemy_url.split('://')[0]}, llm={settings.llm_provider})",
         err=True,
     )
-    uvicorn.run(api, host=settings.bind_host, port=settings.port, log_level=log_level, ws_ping_interval=20)
+    uvicorn.run(api, host=settings.bind_host, port=settings.port, log_level=log_level, **UVICORN_OPTIONS)  # type: ignore[arg-type]
 
 
 @app.command("worker")

@@ -1,9 +1,9 @@
 """Benchmarks for agent_app, printed side by side. Starts its own throwaway redis-server.
 
-    python benchmarks/app_bench.py [--requests 3000] [--tasks 500] [--only accept,e2e,kill]
+    python benchmarks/app_bench.py [--tasks 1000] [--only accept,e2e,kill]   # needs the [bench] extra
 
-(a) webhook accept rate and p99: agent_app's /webhook (API only, Redis queue) vs a bare FastAPI
-    endpoint that validates the body and does one XADD; httpx load generator, 32 connections.
+(a) webhook accept rate and p99 under wrk: benchmarks/accept_wrk.py (run here with its defaults;
+    run it directly for its options).
 (b) end-to-end tasks/s and enqueue-to-done p50/p99 at saturation: agent_app worker (offline model,
     zero think time) vs Celery (Redis broker, defaults) vs a minimal Redis Streams loop.
 (c) kill test: 200 tasks of 100 ms, the worker SIGKILLed after 50 have started, a new worker started.
@@ -29,6 +29,10 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_env import DEFAULT_PACKAGES, banner, throwaway_redis  # noqa: E402
+
 ENV_BASE = {**os.environ, "PYTHONPATH": str(ROOT)}
 DATABASE_URL: str | None = None  # --database-url: agent_app's task store (default: a fresh SQLite file)
 PROCESSES = 2  # --processes: `agent-app worker --processes N` (2 = one per CPU on the 2-core bench machine)
@@ -56,85 +60,9 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 
 
-BARE_APP = """
-import os, redis.asyncio as r
-from fastapi import FastAPI
-from pydantic import BaseModel, Field
-app = FastAPI()
-client = r.Redis.from_url(os.environ["BENCH_REDIS_URL"])
-class Body(BaseModel):
-    message: str = Field(min_length=1)
-@app.post("/webhook", status_code=202)
-async def hook(body: Body):
-    task_id = await client.xadd("bench:bare", {"task": body.model_dump_json()})
-    return {"task_id": task_id.decode()}
-"""
-
-
-async def load(url: str, n: int, concurrency: int = 32) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    counter = iter(range(n))
-
-    async def one(client: httpx.AsyncClient) -> None:
-        for i in counter:
-            t0 = time.perf_counter()
-            r = await client.post(url, json={"message": f"{i}+1"}, headers={"X-API-Key": "bench"})
-            latencies.append(time.perf_counter() - t0)
-            assert r.status_code == 202, r.text
-
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(one(client) for _ in range(concurrency)))
-        return n / (time.perf_counter() - started), latencies
-
-
-def bench_accept(redis_url: str, n: int, tmp: str) -> None:
-    rows = []
-    port = free_port()
-    env = ENV_BASE | {
-        "AGENT_QUEUE_BACKEND": "redis",
-        "AGENT_STATE_BACKEND": "redis",
-        "AGENT_REDIS_URL": redis_url,
-        "AGENT_API_KEYS": "bench",
-        "AGENT_RATE_LIMIT_PER_MINUTE": "0",
-        "AGENT_QUEUE_STREAM": f"bench:{uuid.uuid4().hex[:6]}",
-        "AGENT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/accept.db",
-    }
-    ours = subprocess.Popen(
-        [sys.executable, "-m", "agent_infra.agent_app.cli", "serve", "--no-worker", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    Path(tmp, "bare_app.py").write_text(BARE_APP)
-    bport = free_port()
-    bare = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bport), "--log-level", "warning"],
-        env=ENV_BASE | {"BENCH_REDIS_URL": redis_url},
-        cwd=tmp,
-    )
-    try:
-        wait_port(port)
-        wait_port(bport)
-        for name, url in (
-            ("bare FastAPI + XADD", f"http://127.0.0.1:{bport}/webhook"),
-            ("agent_app /webhook", f"http://127.0.0.1:{port}/webhook"),
-        ):
-            asyncio.run(load(url, 200))  # warm up
-            rate, lat = asyncio.run(load(url, n))
-            rows.append((name, rate, pct(lat, 50) * 1000, pct(lat, 99) * 1000))
-    finally:
-        for p in (ours, bare):
-            p.terminate()
-            p.wait(10)
-    print(f"\n(a) webhook accept, {n} requests, 32 connections")
-    print(f"{'':24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for name, rate, p50, p99 in rows:
-        print(f"{name:24}{rate:>10.0f}{p50:>10.1f}{p99:>10.1f}")
-    print(
-        f"ratio: accept {rows[1][1] / rows[0][1]:.2f}x bare (aim >= 0.75), p99 {rows[1][3] / rows[0][3]:.2f}x "
-        "(aim <= 1.5)"
-    )
+def bench_accept() -> None:
+    """(a): the wrk benchmark in its own process (it starts its own servers and redis-server)."""
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "accept_wrk.py")], check=True, timeout=1200)
 
 
 def _settings_of(env: dict[str, str]) -> object:
@@ -474,7 +402,6 @@ def bench_kill(redis_url: str, tmp: str, claim_timeout: float = 5.0) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--paced-tasks", type=int, default=500)
     parser.add_argument("--paced-rate", type=float, default=100.0)
@@ -486,27 +413,20 @@ def main() -> None:
     DATABASE_URL = args.database_url
     PROCESSES = args.processes
     OURS = f"agent_app worker x{PROCESSES}"
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found: apt-get install redis-server")
+    only = set(args.only.split(","))
+    if "accept" in only:
+        bench_accept()
+    if not only & {"e2e", "kill"}:
+        return
+    print(banner("agent_app end to end and kill test", packages=(*DEFAULT_PACKAGES, "celery", "sqlalchemy")))
     tmp = tempfile.mkdtemp(prefix="agent-bench-")
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL
-    )
-    wait_port(port)
-    url = f"redis://127.0.0.1:{port}/0"
     try:
-        only = set(args.only.split(","))
-        if "accept" in only:
-            bench_accept(url, args.requests, tmp)
-        if "e2e" in only:
-            bench_e2e(url, args.tasks, tmp, args.paced_tasks, args.paced_rate)
-        if "kill" in only:
-            bench_kill(url, tmp)
+        with throwaway_redis(3600) as url:
+            if "e2e" in only:
+                bench_e2e(url, args.tasks, tmp, args.paced_tasks, args.paced_rate)
+            if "kill" in only:
+                bench_kill(url, tmp)
     finally:
-        server.terminate()
-        server.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -9,7 +9,11 @@ cumulative microseconds of the top-level imports; interpreter start-up excluded)
 * ``import agent_infra.agent_app.lambda_handler``: what Lambda's init phase pays before the first event;
 * HTTP handler ready: the module plus everything the first HTTP event builds (settings, adapters
   for SQS/DynamoDB, the FastAPI app, Mangum), timed in-process with no network;
-* queue handler ready: the module plus the container and Powertools' batch utility.
+* queue handler ready: the module plus the container and Powertools' batch utility;
+* cold start, import + first request: a fresh interpreter imports the handler module and answers
+  one API Gateway HTTP API (payload 2.0) ``GET /healthz`` event, timed in-process from before the
+  first import to the response; beside it the same for a bare Mangum + FastAPI app with one route
+  (the floor any FastAPI-on-Lambda handler pays).
 
 It also prints the heaviest imports of the HTTP path, so it is clear what dominates.
 """
@@ -25,6 +29,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_env import banner  # noqa: E402
+
 ENV = {
     "AGENT_API_KEYS": "bench-key",
     "AGENT_QUEUE_BACKEND": "sqs",
@@ -42,6 +50,25 @@ HTTP_READY = (
 QUEUE_READY = (
     "import time; t=time.perf_counter(); import agent_infra.agent_app.lambda_handler as h; rt=h.runtime(); "
     "from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response; "
+    "print('READY', (time.perf_counter()-t)*1e3)"
+)
+EVENT = (
+    "{'version': '2.0', 'routeKey': '$default', 'rawPath': '/healthz', 'rawQueryString': '', "
+    "'headers': {'host': 'abc.execute-api.us-east-1.amazonaws.com', 'x-forwarded-proto': 'https', "
+    "'x-forwarded-port': '443'}, 'requestContext': {'accountId': '123456789012', 'apiId': 'abc', "
+    "'domainName': 'abc.execute-api.us-east-1.amazonaws.com', 'requestId': 'r1', 'routeKey': '$default', "
+    "'stage': '$default', 'timeEpoch': 0, 'http': {'method': 'GET', 'path': '/healthz', 'protocol': 'HTTP/1.1', "
+    "'sourceIp': '203.0.113.7', 'userAgent': 'bench'}}, 'isBase64Encoded': False}"
+)
+OURS_FIRST_REQUEST = (
+    "import time; t=time.perf_counter(); import agent_infra.agent_app.lambda_handler as h; "
+    f"r=h.handler({EVENT}, None); assert r['statusCode'] == 200, r; "
+    "print('READY', (time.perf_counter()-t)*1e3)"
+)
+BARE_FIRST_REQUEST = (
+    "import time; t=time.perf_counter(); from fastapi import FastAPI; from mangum import Mangum; app=FastAPI(); "
+    "app.get('/healthz')(lambda: {'status': 'ok'}); handler=Mangum(app, lifespan='off'); "
+    f"r=handler({EVENT}, None); assert r['statusCode'] == 200, r; "
     "print('READY', (time.perf_counter()-t)*1e3)"
 )
 LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
@@ -100,9 +127,17 @@ def main() -> None:
     rows.append(("HTTP handler ready (import + app + adapters)", median([ready_ms(HTTP_READY) for _ in range(args.runs)])))
     rows.append(("queue handler ready (import + adapters + Powertools)",
                  median([ready_ms(QUEUE_READY) for _ in range(args.runs)])))
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.runs} fresh interpreters\n")
+    bare_cold = median([ready_ms(BARE_FIRST_REQUEST) for _ in range(args.runs)])
+    ours_cold = median([ready_ms(OURS_FIRST_REQUEST) for _ in range(args.runs)])
+    rows.append(("cold start: bare Mangum + FastAPI, import + first request", bare_cold))
+    rows.append(("cold start: agent_app handler, import + first request", ours_cold))
+    print(banner("Lambda handler cold start", packages=("agent-infra", "fastapi", "mangum", "pydantic", "boto3",
+                                                        "aws-lambda-powertools")))
+    print(f"median of {args.runs} fresh interpreters (interpreter start-up excluded)\n")
     for label, ms in rows:
         print(f"  {label:<55} {ms:8.1f} ms")
+    print(f"\ncold start (import + first GET /healthz): agent_app {ours_cold:.0f} ms = {ours_cold / bare_cold:.2f}x "
+          f"the bare Mangum + FastAPI handler ({bare_cold:.0f} ms)")
     print("\nheaviest imports on the HTTP path (cumulative ms, depth <= 1):")
     for ms, name in heaviest(HTTP_READY.replace("print(", "(")):
         print(f"  {ms:8.1f}  {name}")

@@ -12,7 +12,16 @@ Pulumi CLI would run it, and return the plan (every resource, its inputs and out
 """
 
 from .plan import SECRET_MASK, UNKNOWN_MARK, Plan, PlannedResource
-from .runner import PlanError, ProgramLaunch, program_launch, read_project, run_project, stack_config, synthesize
+from .runner import (
+           _SPEEDUPS,
+           PlanError,
+           ProgramLaunch,
+           program_launch,
+           read_project,
+           run_project,
+           stack_config,
+           synthesize,
+)
 
 __all__ = ["SECRET_MASK", "UNKNOWN_MARK", "Plan", "PlanError", "PlannedResource", "ProgramLaunch", "program_launch",
            "read_project", "run_project", "stack_config", "synthesize"]
