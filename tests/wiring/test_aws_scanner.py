@@ -34,7 +34,9 @@ def checkov_binary() -> str:
                       shutil.which("checkov")):
         if candidate and Path(candidate).exists():
             return candidate
-    pytest.fail(f"checkov not found: {INSTALL}")
+    if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure
+        pytest.fail(f"checkov not found: {INSTALL}")
+    pytest.skip(f"checkov not found (a local run that selected the scanner tier): {INSTALL}")
 
 FIXED = {
     "CKV2_AWS_64": "KMS key has an explicit key policy",
