@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -100,7 +101,7 @@ def preview(
                   f"{inputs} resource inputs use such values too (`--json`: \"placeholders\", \"placeholder_inputs\"). "
                   "`pulumi up` gives the real ones.")
     for line in plan.log:
-        out.print(f"[yellow]{line}[/]")
+        out.print(f"[yellow]{escape(line)}[/]")
 
 
 @app.command()
@@ -206,7 +207,7 @@ def cost(
                    "is below the fixed floor: it will alarm every month")
         out.print(f"budget ${result.budget_usd:,.2f}/month {verdict}")
     for note in result.notes:
-        out.print(f"[yellow]note: {note}[/]")
+        out.print(f"[yellow]note: {escape(note)}[/]")
 
 
 @app.command()

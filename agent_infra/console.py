@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from agent_infra.components.errors import ConfigError
 
@@ -22,7 +23,8 @@ def console(stderr: bool = False) -> Console:
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise."""
-    console(stderr=True).print(f"[bold red]error:[/] {message}", markup=True)
+    # The message is the user's text (config paths like `x[0]`, values): printed as is, never as markup.
+    console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", markup=True)
     return typer.Exit(code)
 
 

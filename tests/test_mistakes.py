@@ -160,3 +160,13 @@ def test_both_clis_have_version(command, tmp_path):
 
     result = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip().endswith(__version__)
+
+
+def test_an_error_quoting_brackets_prints_them_as_written(tmp_path):
+    # The bad value is echoed in the message; Rich would read `[/]` as markup and crash with a traceback.
+    result = cli("preview", "--stack", "t", cwd=project(tmp_path, """
+        config:
+          agent-infra:deployment: {cloud: aws, topology: serverless, environment: "[/]"}
+    """))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "deployment.environment:" in result.stderr and "'[/]'" in result.stderr
